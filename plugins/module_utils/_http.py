@@ -45,7 +45,10 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 REDACTED = "********"
 
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/=]+")
-_AUTH_HEADER_RE = re.compile(r"(?i)(['\"]?(?:authorization|x-identity-header|x-ms-client-secret)['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n,}]+")
+_AUTH_HEADER_RE = re.compile(
+    r"(?i)(['\"]?(?:authorization|x-identity-header|x-ms-client-secret)['\"]?\s*[:=]\s*['\"]?)"
+    r"(?:(?:bearer|basic|negotiate|ntlm)\s+)?[^'\"\s,}]+"
+)
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]*")
 _SECRET_FIELD_RE = re.compile(
     r"(?i)(['\"]?\b(?:client_secret|password|refresh_token|access_token|id_token|client_assertion|device_code|"
