@@ -224,7 +224,10 @@ class Fault:
                                               "delay", "status", "skipped", "fired")}
 
     def matches(self, service, req):
-        if self.service not in (None, "*", "any") and self.service != service:
+        if self.service in (None, "*", "any"):
+            if service not in SERVICE_NAMES:  # the control API is never faulted
+                return False
+        elif self.service != service:
             return False
         if self.match:
             if self.match in req.path or self.match in req.raw_query:
