@@ -55,6 +55,9 @@ WRITE_PERMISSION = "Policy.ReadWrite.ConditionalAccess"
 # Placeholder id of a location that check mode predicts (it does not exist yet).
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 
+# How many ranges one warning lists before "and N more".
+_SHOWN = 10
+
 # A stop for a service that keeps answering with a next page (each page holds at least one location).
 _MAX_PAGES = 1000
 
@@ -291,7 +294,7 @@ def normalize_ranges(values, label="ip_ranges"):
     """
     if values is None:
         return None, []
-    networks, seen, warnings = [], {}, []
+    networks, seen, warnings, internal = [], {}, [], []
     for index, value in enumerate(values):
         net = parse_range(value, "%s[%d]" % (label, index))
         key = str(net)
@@ -302,11 +305,15 @@ def normalize_ranges(values, label="ip_ranges"):
         seen[key] = index
         networks.append(net)
         if _internal(net):
-            warnings.append("%s[%d] %s is not a public range: Entra ID sees the public egress address of a network, "
-                            "never its internal addresses, so this range will not match sign-ins." % (label, index, key))
+            internal.append(key)
     if len(networks) > MAX_RANGES:
         raise ExoConfigError("%s has %d distinct ranges; an Entra ID named location holds at most %d. Split them across "
                              "locations or summarise them into wider prefixes." % (label, len(networks), MAX_RANGES))
+    if internal:
+        shown = ", ".join(internal[:_SHOWN]) + (" and %d more" % (len(internal) - _SHOWN) if len(internal) > _SHOWN else "")
+        warnings.append("%s: %s %s not public: Entra ID sees the public egress address of a network, never its internal "
+                        "addresses, so %s will not match sign-ins." % (label, shown, "is" if len(internal) == 1 else "are",
+                                                                        "it" if len(internal) == 1 else "they"))
     ranges = [str(n) for n in networks]
     return ranges, warnings + overlap_warnings(ranges, label=label)
 
@@ -314,12 +321,13 @@ def normalize_ranges(values, label="ip_ranges"):
 def overlap_warnings(cidrs, new=None, label="ip_ranges"):
     """Warnings for ranges contained in other ranges; with ``new``, only pairs involving one of those."""
     new = set(new) if new is not None else None
-    out = []
-    for wider, narrower in _overlaps([ipaddress.ip_network(c) for c in cidrs]):
-        if new is not None and str(wider) not in new and str(narrower) not in new:
-            continue
-        out.append("%s: %s overlaps %s (it is contained in it); both are kept." % (label, narrower, wider))
-    return out
+    pairs = ["%s in %s" % (narrower, wider) for wider, narrower in _overlaps([ipaddress.ip_network(c) for c in cidrs])
+             if new is None or str(wider) in new or str(narrower) in new]
+    if not pairs:
+        return []
+    shown = ", ".join(pairs[:_SHOWN]) + (" and %d more" % (len(pairs) - _SHOWN) if len(pairs) > _SHOWN else "")
+    return ["%s: %d %s contained in another range (%s); both are kept, but the narrower one adds nothing."
+            % (label, len(pairs), "range is" if len(pairs) == 1 else "ranges are", shown)]
 
 
 def canonical_existing(ranges):
