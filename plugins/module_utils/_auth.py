@@ -668,9 +668,9 @@ class TokenProvider:
                                 "(or validate_certs=false only for testing)." % self.endpoints.authority_host)
         if requests is not None and isinstance(exc, requests.exceptions.RequestException):
             url = getattr(getattr(exc, "request", None), "url", None) or ""
-            host = url.split("://", 1)[-1].split("/", 1)[0] if url else "an identity endpoint"
-            auth_host = self.endpoints.authority_host.split("://", 1)[-1]
-            if self.method == "password" and host and host.split(":")[0] != auth_host.split(":")[0]:
+            host = _netloc(url) if url else "an identity endpoint"
+            if self.method == "password" and url and host != _netloc(self.endpoints.authority_host):
+                # msal reached Entra ID, which named the domain's own (federated) sign-in server.
                 return ExoAuthError(
                     "The federated identity provider of %s is unreachable (%s: %s). Password sign-in for a federated "
                     "domain goes through the organization's own sign-in server (AD FS or similar): check that it is up "
@@ -690,6 +690,12 @@ class TokenProvider:
         if isinstance(exc, ValueError):
             return ExoAuthError("Sign-in to Entra ID failed for %s: %s" % (self._who(), text))
         return ExoAuthError("Sign-in to Entra ID failed for %s: %s: %s" % (self._who(), name, text))
+
+
+def _netloc(url):
+    """host[:port] of a URL, without the default https port."""
+    netloc = url.split("://", 1)[-1].split("/", 1)[0].lower()
+    return netloc[:-4] if netloc.endswith(":443") else netloc
 
 
 def _reason_of(text):

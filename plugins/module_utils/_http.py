@@ -130,7 +130,7 @@ class HttpClient:
 
     # Connection errors seen while msal talks to identity providers are retried less: an
     # unreachable federation server should fail in seconds with its own message.
-    MSAL_CONNECTION_RETRIES = 2
+    MSAL_CONNECTION_RETRIES = 1
 
     def __init__(self, validate_certs=True, ca_path=None, proxy=None, timeout=60, max_retries=5,
                  backoff_base=2.0, backoff_cap=60.0, secrets=(), warn=None, sleep=time.sleep):
