@@ -21,6 +21,7 @@ Control routes (plain HTTP control API, forwarded here for paths under ``/graph/
 - ``GET /graph/named-locations`` -> ``{"value": [every location of every tenant, with "tenantId"]}``
 - ``POST /graph/named-locations`` with one location (Graph shape, ``tenantId`` optional) or a list of them:
   inserts them directly (no limits, not counted, not recorded as writes) -> 201 ``{"value": [...]}``
+- ``DELETE /graph/named-locations/{id}`` -> removes one location directly (trusted or not; not recorded).
 - ``POST /graph/reset`` -> back to the seeded locations.
 """
 
@@ -444,6 +445,15 @@ class GraphService(Service):
                     self._locations(tenant).append(loc)
                     added.append(copy.deepcopy(loc))
             return Response.json(201, {"value": added})
+        if path.startswith("/graph/named-locations/") and req.method == "DELETE":
+            location_id = path.rsplit("/", 1)[1]
+            with self._lock:
+                for locations in self._tenants.values():
+                    for loc in locations:
+                        if loc["id"] == location_id:
+                            locations.remove(loc)
+                            return Response.json(200, {"deleted": location_id})
+            return Response.json(404, {"error": "no named location %s" % location_id})
         if path == "/graph/reset" and req.method == "POST":
             self.reset()
             return Response.json(200, {"reset": True})

@@ -239,6 +239,9 @@ def test_control_routes(g):
     assert added.status == 201
     listing = json.loads(g.service.control(Req("GET", "/graph/named-locations")).body)
     assert [loc["displayName"] for loc in listing["value"]].count("dup") == 2
+    dup_id = json.loads(added.body)["value"][0]["id"]
+    assert g.service.control(Req("DELETE", "/graph/named-locations/" + dup_id)).status == 200
+    assert g.service.control(Req("DELETE", "/graph/named-locations/" + dup_id)).status == 404
     assert g.sim.writes() == []
     g.service.control(Req("POST", "/graph/reset"))
     listing = json.loads(g.service.control(Req("GET", "/graph/named-locations")).body)
