@@ -101,10 +101,10 @@ def write_text(path, text, mode=0o644):
     os.replace(tmp, path)
 
 
-def load_optional(partial):
+def load_optional(partial, here=None):
     """Import exchange, graph and winrm; a missing one is a loud error unless --partial."""
     modules = {}
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = here or os.path.dirname(os.path.abspath(__file__))
     for name in OPTIONAL_MODULES:
         if not os.path.exists(os.path.join(here, name + ".py")):
             if partial:
