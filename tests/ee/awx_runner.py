@@ -157,6 +157,9 @@ def run_job(name, credential, secrets, expected_grant, cfg, inputs, injectors, w
     proc_env["PATH"] = "%s%s%s" % (BIN, os.pathsep, proc_env.get("PATH", ""))
     proc_env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT.parents[2]))
     proc_env["ANSIBLE_LOCALHOST_WARNING"] = "false"
+    # Each AWX job starts a fresh EE container: no token cache from an earlier job in its HOME.
+    proc_env["HOME"] = str(pdd / "home")
+    (pdd / "home").mkdir()
     cmd = [str(BIN / "ansible-runner"), "run", str(pdd), "-p", "awx_job.yml", "--ident", name]
     proc = subprocess.run(cmd, env=proc_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     artifacts = pdd / "artifacts" / name
