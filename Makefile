@@ -3,7 +3,8 @@
 #
 #   make demo          see the collection work against the tenant simulator (no tenant of your own)
 #   make test          everything CI runs; ends with "N passed, N failed"
-#   make sanity        ansible-test sanity: ansible-core 2.19 / Python 3.11 and 2.20 / Python 3.12
+#   make sanity [FILES="plugins/modules/exo_connect.py ..."]
+#                      ansible-test sanity: ansible-core 2.19 / Python 3.11 and 2.20 / Python 3.12
 #   make units         ansible-test units
 #   make simulator-tests   the simulator's own tests (pytest)
 #   make integration [TARGETS="exo_connect ..."]   integration targets against the simulator
@@ -17,6 +18,7 @@
 
 RUN := tools/run-tests
 TARGETS ?=
+FILES ?=
 
 .PHONY: all demo test venv sanity sanity-2.19 sanity-2.20 units simulator-tests integration lint build bench clean
 
@@ -32,10 +34,10 @@ venv:
 	@$(RUN) setup
 
 sanity:
-	@$(RUN) sanity all
+	@$(RUN) sanity all $(FILES)
 
 sanity-2.19 sanity-2.20:
-	@$(RUN) sanity $(@:sanity-%=%)
+	@$(RUN) sanity $(@:sanity-%=%) $(FILES)
 
 units:
 	@$(RUN) units
