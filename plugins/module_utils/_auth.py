@@ -391,6 +391,11 @@ class TokenProvider:
 
     @property
     def app_only(self):
+        if self.method == "access_token":
+            try:
+                return token_identity(decode_claims(self.params["access_token"].split()[-1]))["app_only"]
+            except ExoAuthError:
+                return False
         return self.method in APP_ONLY_METHODS
 
     def get_token(self, resource):
@@ -631,9 +636,9 @@ class TokenProvider:
                  "password." % self.params.get("user_principal_name"))
         if 50076 in codes or 50079 in codes:
             fail("%s must use multi-factor authentication (AADSTS%d), which a password sign-in cannot do: use "
-                 "auth_method=device_code (MFA in a browser, then silent from the cached refresh token) or an app "
-                 "(auth_method=certificate or client_secret)." % (self.params.get("user_principal_name"),
-                                                                 50076 if 50076 in codes else 50079))
+                 "auth_method=device_code or an app (auth_method=certificate or client_secret). A device code sign-in "
+                 "does MFA once in a browser; later runs are silent from the cached refresh token." % (
+                     self.params.get("user_principal_name"), 50076 if 50076 in codes else 50079))
         if 7000222 in codes:
             fail("The client secret of app %s has expired (AADSTS7000222). Create a new secret under App registrations > "
                  "Certificates & secrets in Entra ID and update client_secret (or use a certificate)." % app)
