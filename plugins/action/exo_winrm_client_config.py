@@ -103,7 +103,7 @@ class ActionModule(ActionBase):
                 conflict=conflict))
             if conflict:
                 blocked.append(setting)
-        result["policy_controlled"] = policy_controlled
+        result.update(policy_controlled=policy_controlled, written=False)
         if blocked:
             msg = self._policy_message(host, blocked, before, target)
             if args["policy_controlled"] == "fail":
@@ -143,7 +143,7 @@ class ActionModule(ActionBase):
                 "%s allows WinRM client Basic authentication over unencrypted HTTP: credentials would cross the "
                 "network in the clear. Keep allow_unencrypted false and use HTTPS for Basic." % host)
 
-        result.update(changed=bool(target), before=before, after=after)
+        result.update(changed=bool(target), before=before, after=after, written=bool(target) and not self._task.check_mode)
         if self._task.diff:
             in_play = [o for o in (list(BOOL_OPTIONS) + ["trusted_hosts"]) if o in wanted]
             result["diff"] = dict(before=dict((o, before.get(o)) for o in in_play),

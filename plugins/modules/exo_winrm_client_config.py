@@ -278,6 +278,13 @@ policy_controlled:
       policy: HKLM\Software\Policies\Microsoft\Windows\WinRM\Client\AllowBasic
       requested: true
       conflict: true
+written:
+  description:
+    - Whether the task sent a Put to the host. V(false) in check mode, when nothing differed, and when a setting held by
+      policy failed the task before any write.
+  returned: when the host was read
+  type: bool
+  sample: true
 wsman_fault_code:
   description: The WSManFault code of a failed request (for example V(2150858890) for a setting held by policy).
   returned: when a WS-Management request failed with a fault
