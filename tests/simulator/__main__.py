@@ -120,7 +120,7 @@ def load_optional(partial, here=None):
 def candidate_blocks(count=64):
     """Blocks 127.a.b.c..c+3 (c = 4k+1), from the pid and randomness so instances rarely collide."""
     rng = random.Random((os.getpid() << 20) ^ int.from_bytes(os.urandom(8), "big"))
-    for _ in range(count):
+    for dummy in range(count):
         a, b, c = rng.randint(1, 254), rng.randint(0, 255), 4 * rng.randint(0, 62) + 1
         yield ["127.%d.%d.%d" % (a, b, c + i) for i in range(4)]
 
@@ -268,8 +268,8 @@ def main(argv=None):
     simulator.start()
     pid_path = os.path.join(state_dir, "simulator.pid")
     write_text(pid_path, "%d\n" % os.getpid())
-    sys.stdout.write("simulator ready: %s (control %s)\n" % (os.path.join(state_dir, "endpoints.json"),
-                                                            simulator.endpoints["control_uri"]))
+    ready = "simulator ready: %s (control %s)\n" % (os.path.join(state_dir, "endpoints.json"), simulator.endpoints["control_uri"])
+    sys.stdout.write(ready)
     sys.stdout.flush()
     while not stop.wait(1.0):
         pass

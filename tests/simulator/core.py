@@ -390,7 +390,7 @@ class Tokens:
     def verify(self, authorization, audiences, tenant=None):
         if not authorization:
             raise TokenRejected(401, "missing_token", "The request has no Authorization header with a bearer token.")
-        scheme, _, token = authorization.strip().partition(" ")
+        scheme, dummy, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise TokenRejected(401, "missing_token", "The Authorization header is not a bearer token.")
@@ -533,7 +533,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, OSError):
             self.close_connection = True
             return
-        path, _, raw_query = self.path.partition("?")
+        path, dummy, raw_query = self.path.partition("?")
         if path.startswith(("http://", "https://")):  # absolute-form request target
             path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
         query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}

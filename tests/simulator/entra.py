@@ -242,13 +242,13 @@ class EntraService(Service):
             if scope.endswith("/.default"):
                 resource, name = scope[:-len("/.default")].rstrip("/"), ".default"
             elif "/" in scope.replace("://", ""):
-                resource, _, name = scope.rpartition("/")
+                resource, dummy, name = scope.rpartition("/")
                 resource = resource.rstrip("/")
             else:
                 raise EntraError(400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not "
                                  "valid. The scope '%s' is not valid." % scope)
             found.add((resource, name))
-        resources = {r for r, _ in found}
+        resources = {pair[0] for pair in found}
         if len(resources) > 1:
             raise EntraError(400, "invalid_scope", 28000, "Provided value for the input parameter scope is not valid "
                              "because it contains more than one resource. Scope %s is not valid." % " ".join(scopes))
@@ -260,7 +260,7 @@ class EntraService(Service):
                              "named %s. This can happen if the application has not been installed by the administrator of "
                              "the tenant or consented to by any user in the tenant. You might have sent your authentication "
                              "request to the wrong tenant." % (resource, tenant_name))
-        if client_credentials and any(name != ".default" for _, name in found):
+        if client_credentials and any(pair[1] != ".default" for pair in found):
             raise EntraError(400, "invalid_scope", 1002012, "The provided value for scope %s is not valid. Client "
                              "credential flows must have a scope value with /.default suffixed to the resource "
                              "identifier (application ID URI)." % " ".join(resource_scopes))
@@ -365,7 +365,7 @@ class EntraService(Service):
             raise EntraError(401, "invalid_client", 700021, "Client assertion application identifier doesn't match "
                              "'client_id' parameter.")
         accepted = set()
-        for segment in {tenant_segment, tenant.tenant_id, tenant.name}:
+        for segment in (tenant_segment, tenant.tenant_id, tenant.name):
             for path in ("oauth2/v2.0/token", "oauth2/token"):
                 accepted.add(("%s/%s/%s" % (self.origin(), segment, path)).lower())
         accepted.add(request_url.rstrip("/").lower())
@@ -620,4 +620,3 @@ class EntraService(Service):
         lifetime = spec.get("lifetime")
         token, exp = self.sim.tokens.issue(claims, lifetime=int(lifetime) if lifetime is not None else None)
         return {"access_token": token, "expires_on": exp, "claims": claims}
-

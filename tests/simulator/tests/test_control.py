@@ -42,8 +42,8 @@ def test_endpoints_json_contract(simulator):
                 "customer_organization", "customer_tenant_id"):
         assert key in simulator, key
     assert simulator["authority"] == simulator["connection_uri"] + "/" + simulator["tenant_id"]
-    hosts = {simulator[k].split("//")[1] for k in ("connection_uri", "graph_uri", "security_compliance_uri",
-                                                    "security_compliance_regional_uri")}
+    uris = ("connection_uri", "graph_uri", "security_compliance_uri", "security_compliance_regional_uri")
+    hosts = {simulator[k].split("//")[1] for k in uris}
     assert len(hosts) == 4 and all(h.startswith("127.") and ":" not in h for h in hosts)
     for app in ("full", "no_manage_as_app", "no_directory_role", "no_graph_permission", "expired_secret",
                 "unregistered_certificate"):
@@ -67,7 +67,7 @@ def test_429_with_retry_after_n_times(clean):
     fault = sim.control_post("/faults", {"service": "entra", "kind": "429", "count": 2, "retry_after": 3})["fault"]
     assert fault["kind"] == "429" and fault["count"] == 2
     session = sim.session()
-    first, second, third = (_token_request(sim, session) for _ in range(3))
+    first, second, third = (_token_request(sim, session) for dummy in range(3))
     for resp in (first, second):
         assert resp.status_code == 429 and resp.headers["Retry-After"] == "3"
         assert resp.json()["error"] == "temporarily_unavailable"

@@ -43,6 +43,14 @@ class Echo(core.Service):
                                         "agent": req.headers.get("USER-AGENT")})
 
 
+class Harness:
+    def __init__(self, sim, service, base, session):
+        self.sim = sim
+        self.service = service
+        self.base = base
+        self.session = session
+
+
 @pytest.fixture
 def harness(tmp_path):
     address = "127.%d.%d.%d" % (random.randint(1, 99), random.randint(0, 255), random.randint(1, 250))
@@ -53,12 +61,14 @@ def harness(tmp_path):
     service = Echo(sim)
     listener = core.Listener(sim, address, 0, [service]).start()
     base = "https://%s:%d" % (address, listener.port)
-    yield sim, service, base, CaSession(ca_path)
+    yield Harness(sim, service, base, CaSession(ca_path))
     listener.stop()
 
 
 def test_request_fields_and_keep_alive(harness):
-    _, service, base, session = harness
+    service = harness.service
+    base = harness.base
+    session = harness.session
     first = session.get(base + "/a/b?x=1&y=&x=2", headers={"User-Agent": "probe"}).json()
     assert first["path"] == "/a/b" and first["query"] == {"x": "2", "y": ""}
     assert first["url"] == base + "/a/b?x=1&y=&x=2" and first["agent"] == "probe"
@@ -70,7 +80,8 @@ def test_request_fields_and_keep_alive(harness):
 
 
 def test_chunked_body_json_and_errors(harness):
-    _, _, base, session = harness
+    base = harness.base
+    session = harness.session
     chunks = (part for part in [b'{"a"', b': [1, 2]}'])
     assert session.post(base + "/json", data=chunks).json() == {"got": {"a": [1, 2]}}
     bad = session.post(base + "/json", data=b"{nope")
@@ -81,7 +92,7 @@ def test_chunked_body_json_and_errors(harness):
 
 
 def test_tls_needs_the_ca(harness):
-    _, _, base, _ = harness
+    base = harness.base
     host, port = base[len("https://"):].split(":")
     ctx = ssl.create_default_context()  # system CAs only: the simulator's CA is not among them
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -90,7 +101,9 @@ def test_tls_needs_the_ca(harness):
 
 
 def test_faults_after_match_count_and_counters(harness):
-    sim, _, base, session = harness
+    sim = harness.sim
+    base = harness.base
+    session = harness.session
     sim.faults.add({"service": "exchange", "kind": "503", "after": 1, "count": 2, "match": "page", "retry_after": 7})
     assert session.get(base + "/other").status_code == 200  # does not match
     assert session.get(base + "/page1").status_code == 200  # skipped by after
@@ -103,7 +116,7 @@ def test_faults_after_match_count_and_counters(harness):
     sim.faults.add({"service": "graph", "kind": "500"})
     assert session.get(base + "/x").status_code == 200  # another service's fault
     sim.faults.add({"service": "*", "kind": "500", "count": -1})
-    assert [session.get(base + "/x").status_code for _ in range(3)] == [500, 500, 500]
+    assert [session.get(base + "/x").status_code for dummy in range(3)] == [500, 500, 500]
     sim.faults.clear()
     assert session.get(base + "/x").status_code == 200
 
@@ -117,7 +130,9 @@ def test_fault_validation():
 
 
 def test_reset_closes_without_answer(harness):
-    sim, _, base, session = harness
+    sim = harness.sim
+    base = harness.base
+    session = harness.session
     sim.faults.add({"service": "exchange", "kind": "reset"})
     with pytest.raises(requests.exceptions.ConnectionError):
         session.get(base + "/x")
@@ -138,7 +153,9 @@ def test_counters_nested():
 
 
 def test_token_verification_codes(harness):
-    sim, _, base, session = harness
+    sim = harness.sim
+    base = harness.base
+    session = harness.session
     from tests.simulator import directory
     sim.directory = directory.Directory(sim)
 
@@ -161,15 +178,16 @@ def test_token_verification_codes(harness):
     sim.tokens.expire_all()
     status, code, challenge = call(good)
     assert (status, code) == (401, "expired_token") and challenge.startswith("Bearer")
-    fresh, _ = sim.tokens.issue({"aud": "https://outlook.office365.com", "tid": sim.tenant_id})
+    fresh = sim.tokens.issue({"aud": "https://outlook.office365.com", "tid": sim.tenant_id})[0]
     assert call(fresh)[0] == 200
 
 
 def test_many_requests_one_connection(harness):
     """HTTP/1.1 keep-alive holds up for a long paging run (no per-request reconnects)."""
-    _, service, base, _ = harness
+    service = harness.service
+    base = harness.base
     host, port = base[len("https://"):].split(":")
-    ctx = ssl.create_default_context(cafile=harness[3].ca_path)
+    ctx = ssl.create_default_context(cafile=harness.session.ca_path)
     conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=10)
     for i in range(200):
         conn.request("POST", "/page%d" % i, body=b"{}", headers={"Content-Type": "application/json"})

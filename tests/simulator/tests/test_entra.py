@@ -219,8 +219,7 @@ def test_federated_user_idp_unreachable(simulator):
         simulator["authority"].rsplit("/", 1)[0], user["user_principal_name"])).json()
     assert realm["account_type"] == "Federated" and realm["federation_protocol"] == "WSTrust"
     with pytest.raises(requests.exceptions.ConnectionError):
-        _public(simulator).acquire_token_by_username_password(user["user_principal_name"], user["password"],
-                                                             _exchange_scope(simulator))
+        _public(simulator).acquire_token_by_username_password(user["user_principal_name"], user["password"], _exchange_scope(simulator))
 
 
 def test_device_code_approved_through_control_api(clean):
