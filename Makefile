@@ -9,6 +9,7 @@
 #   make simulator-tests   the simulator's own tests (pytest)
 #   make integration [TARGETS="exo_connect ..."]   integration targets against the simulator
 #   make lint          ansible-lint (production profile) and antsibull-changelog lint
+#   make docs          antsibull-docs lint (plugin docs), module/role doc completeness, EE definition (ansible-builder)
 #   make build         ansible-galaxy collection build + galaxy-importer + ansible-doc -l
 #   make bench         benchmarks/bench_*.py
 #   make venv          create/update .venv (and .venv-2.20) only
@@ -20,7 +21,7 @@ RUN := tools/run-tests
 TARGETS ?=
 FILES ?=
 
-.PHONY: all demo test venv sanity sanity-2.19 sanity-2.20 units simulator-tests integration lint build bench clean
+.PHONY: all demo test venv sanity sanity-2.19 sanity-2.20 units simulator-tests integration lint docs build bench clean
 
 all: test
 
@@ -50,6 +51,9 @@ integration:
 
 lint:
 	@$(RUN) lint
+
+docs:
+	@$(RUN) docs
 
 build:
 	@$(RUN) build
