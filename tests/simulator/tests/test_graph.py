@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
@@ -24,7 +19,6 @@ import requests
 
 from tests.simulator import core, graph, tls
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 COLLECTION = "/v1.0/identity/conditionalAccess/namedLocations"
 IP = "#microsoft.graph.ipNamedLocation"
 V4 = "#microsoft.graph.iPv4CidrRange"
@@ -248,28 +242,7 @@ def test_control_routes(g):
     assert len(listing["value"]) == 2
 
 
-# --- the whole simulator with real msal ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory):
-    state = tmp_path_factory.mktemp("graph-sim")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.simulator", "--state-dir", str(state), "--mailboxes", "10",
-                             "--workstations", "0"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    path = state / "endpoints.json"
-    deadline = time.time() + 60
-    while not path.exists():
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail("simulator did not start: %s" % proc.stderr.read().decode(errors="replace")[-2000:])
-        time.sleep(0.1)
-    endpoints = json.loads(path.read_text())
-    yield endpoints
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+# --- the whole simulator (conftest's session instance) with real msal -----------------------------------
 
 
 def _msal_token(endpoints, app):
