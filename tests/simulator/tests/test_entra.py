@@ -323,3 +323,18 @@ def test_tokens_issue_route(simulator):
     user = simulator.control_post("/tokens/issue", {"user": "admin", "resource": simulator["graph_uri"]})
     assert _decode(simulator, user["access_token"])["scp"].startswith("Policy.")
     simulator.control_post("/tokens/issue", {"app": "nope"}, expect=400)
+
+
+@pytest.mark.parametrize("resource_key, real, roles", [
+    ("connection_uri", "https://outlook.office365.com", ["Exchange.ManageAsApp"]),
+    ("security_compliance_uri", "https://ps.compliance.protection.outlook.com", ["Exchange.ManageAsApp"]),
+    ("graph_uri", "https://graph.microsoft.com", ["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"]),
+])
+def test_resources_by_origin_and_real_name(simulator, resource_key, real, roles):
+    app = _confidential(simulator, simulator["apps"]["full"]["client_secret"])
+    for resource in (simulator[resource_key], real):
+        result = app.acquire_token_for_client([resource + "/.default"])
+        assert "access_token" in result, result.get("error_description")
+        claims = _decode(simulator, result["access_token"])
+        assert claims["aud"] == resource
+        assert sorted(claims["roles"]) == roles
