@@ -412,16 +412,17 @@ class ExoClient:
             details["error_id"] = error_id
         if exception_type:
             details["exception_type"] = exception_type
+        reason = message.rstrip(". ")
         if status == 401:
             return ExoAuthError(
                 "Exchange Online refused the access token for %s (HTTP 401): %s. App-only sign-in needs the "
                 "Exchange.ManageAsApp application permission of Office 365 Exchange Online with admin consent, "
-                "and the token must be for this organization." % (cmdlet, message),
+                "and the token must be for this organization." % (cmdlet, reason),
                 status=status, code=code, details=details)
         if status == 403:
             return ExoAuthError(
                 "Exchange Online denied %s (HTTP 403): %s. Assign an Exchange directory role (for example Exchange "
-                "Administrator) to the app's service principal or the signed-in user." % (cmdlet, message),
+                "Administrator) to the app's service principal or the signed-in user." % (cmdlet, reason),
                 status=status, code=code, details=details)
         return ExoServiceError("%s failed: %s" % (cmdlet, message), status=status, code=code, details=details,
                                error_id=error_id, exception_type=exception_type)
