@@ -133,6 +133,9 @@ def block_is_free(addresses):
             socks.append(sock)
             sock.bind((address, 443))
         return True
+    except PermissionError:
+        raise SystemExit("simulator: binding port 443 of %s was refused: run as root, or allow it with "
+                         "'sysctl net.ipv4.ip_unprivileged_port_start=443' or CAP_NET_BIND_SERVICE" % addresses[0]) from None
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
             return False
@@ -256,6 +259,10 @@ def main(argv=None):
             render_inventory(endpoints, args.render_inventory)
         return 0
     os.makedirs(state_dir, exist_ok=True)
+    try:  # a caller waiting for endpoints.json must not read a previous instance's
+        os.unlink(os.path.join(state_dir, "endpoints.json"))
+    except FileNotFoundError:
+        pass
     stop = threading.Event()
 
     def on_signal(signum, frame):  # pylint: disable=unused-argument
