@@ -77,6 +77,7 @@ import itertools
 import json
 import os
 import socket
+import socketserver
 import ssl
 import struct
 import sys
@@ -587,6 +588,13 @@ class _Server(ThreadingHTTPServer):
         self.tls_context = listener.sim.tls_context if listener.tls else None
         super().__init__((listener.address, listener.port), _Handler)
         self.host_port = "%s:%d" % self.server_address[:2]
+
+    def server_bind(self):
+        # http.server's server_bind sets server_name with socket.getfqdn(address): a reverse DNS query that
+        # waits for the resolver's timeout (seconds) when no DNS answers, per listener (400 for 200
+        # workstations). Nothing here uses server_name, so bind without the lookup.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
     def finish_request(self, request, client_address):
         if self.tls_context is None:
