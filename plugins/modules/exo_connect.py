@@ -19,7 +19,7 @@ description:
     open; the token is cached in O(token_cache_path) so the tasks that follow sign in silently.
   - With O(auth_method=device_code) the URL and the code are shown to the person running the play (terminal and AWX
     job output) while the task waits for the sign-in; later runs use the cached refresh token and are silent. The
-    sign-in is shown when the task runs on the controller (C(hosts: localhost) or C(delegate_to: localhost)).
+    sign-in is shown when the task runs on the controller (a play on C(localhost), or C(delegate_to) C(localhost)).
   - Never reports a change.
 author:
   - m365ops.exchange_online contributors
