@@ -311,9 +311,9 @@ def normalize_ranges(values, label="ip_ranges"):
                              "locations or summarise them into wider prefixes." % (label, len(networks), MAX_RANGES))
     if internal:
         shown = ", ".join(internal[:_SHOWN]) + (" and %d more" % (len(internal) - _SHOWN) if len(internal) > _SHOWN else "")
+        verb, pronoun = ("is", "it") if len(internal) == 1 else ("are", "they")
         warnings.append("%s: %s %s not public: Entra ID sees the public egress address of a network, never its internal "
-                        "addresses, so %s will not match sign-ins." % (label, shown, "is" if len(internal) == 1 else "are",
-                                                                        "it" if len(internal) == 1 else "they"))
+                        "addresses, so %s will not match sign-ins." % (label, shown, verb, pronoun))
     ranges = [str(n) for n in networks]
     return ranges, warnings + overlap_warnings(ranges, label=label)
 

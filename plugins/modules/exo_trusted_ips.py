@@ -30,9 +30,10 @@ description:
     reported as a warning, since Entra ID only ever sees the public egress address of a network.
   - Ranges are compared as a set, so their order never causes a change.
   - A trusted location alone does not skip MFA. A Conditional Access policy that requires MFA must exclude the trusted
-    locations (for example C(excludeLocations: [AllTrusted])); see the P(m365ops.exchange_online.trusted_ips#role) role.
+    locations (for example V(AllTrusted) in the policy's C(excludeLocations)); see the
+    P(m365ops.exchange_online.trusted_ips#role) role.
 author:
-  - m365ops.exchange_online contributors
+  - m365ops.exchange_online contributors (@m365ops)
 extends_documentation_fragment:
   - m365ops.exchange_online.auth
   - m365ops.exchange_online.attributes

@@ -458,4 +458,3 @@ class GraphService(Service):
             self.reset()
             return Response.json(200, {"reset": True})
         return None
-

@@ -50,7 +50,7 @@ class FakeGraph:
         if method != "GET" and not self.write_permission:
             return FakeResponse(403, {"error": {"code": "Authorization_RequestDenied",
                                                 "message": "Insufficient privileges to complete the operation."}})
-        path, _, query = url.partition("?")
+        path, _sep, query = url.partition("?")
         if path == COLLECTION and method == "GET":
             start = int(query.rsplit("=", 1)[1]) if query else 0
             flt = (params or {}).get("$filter") if not query else "isof" if "isof" in query else None
@@ -82,7 +82,7 @@ class FakeGraph:
         raise AssertionError(method)
 
     def writes(self):
-        return [(m, u) for m, u, _ in self.calls if m != "GET"]
+        return [(method, url) for method, url, _body in self.calls if method != "GET"]
 
 
 def _ip_loc(loc_id, name, cidrs, trusted=True):
