@@ -16,13 +16,13 @@ description:
   - Runs any cmdlet the signed-in identity may run, through the Exchange Online REST endpoint (the surface the
     ExchangeOnlineManagement module uses), and returns its output objects.
   - O(parameters) travel to the service as JSON, never as PowerShell text, so no value can inject script. Switches
-    are V(true); arrays are lists; multi-valued add/remove edits are dictionaries such as
-    C({add: [...], remove: [...]}).
+    are V(true); arrays are lists; multi-valued add/remove edits are dictionaries with the keys C(add) and
+    C(remove), each a list.
   - C(Get-*) and C(Test-*) cmdlets never report a change. Every other cmdlet reports a change unless the service says
     that nothing was modified (C(The command completed successfully but no settings of ... have been modified)).
   - Warnings the service returns are shown as task warnings.
 author:
-  - m365ops.exchange_online contributors
+  - m365ops.exchange_online contributors (@m365ops)
 extends_documentation_fragment:
   - m365ops.exchange_online.auth
   - m365ops.exchange_online.attributes.action_group
@@ -48,7 +48,7 @@ options:
     required: true
   parameters:
     description:
-      - The cmdlet's parameters, name to value, for example C({Identity: adele@contoso.com, AuditEnabled: true}).
+      - "The cmdlet's parameters, name to value, for example C({Identity: adele@contoso.com, AuditEnabled: true})."
       - A leading C(-) on a name is dropped. Use O(result_size) rather than a C(ResultSize) parameter.
     type: dict
     default: {}

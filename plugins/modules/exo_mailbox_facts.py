@@ -17,12 +17,12 @@ description:
     and returns the mailboxes as the fact RV(ansible_facts.exo_mailboxes), with the semantics of C(Get-EXOMailbox)
     property sets.
   - Reads page by page (1000 mailboxes per request) and never holds more than one page of the service's raw answer.
-  - Byte quantities and timespans arrive as display strings (V(99 GB \(106,300,440,576 bytes\)), V(90.00:00:00));
+  - Byte quantities and timespans arrive as display strings (for example C(99 GB (106,300,440,576 bytes\)) and V(90.00:00:00));
     each one is also returned as a number next to it, for example C(ProhibitSendQuota_bytes) and
     C(AuditLogAgeLimit_seconds), so playbooks can compare them. V(Unlimited) becomes V(null).
   - Never changes anything; runs normally in check mode.
 author:
-  - m365ops.exchange_online contributors
+  - m365ops.exchange_online contributors (@m365ops)
 extends_documentation_fragment:
   - m365ops.exchange_online.auth
   - m365ops.exchange_online.attributes.action_group
