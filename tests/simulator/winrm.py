@@ -676,8 +676,7 @@ class Workstations:
         self.by_name = {ws.hostname: ws for ws in self.items}
 
     def start(self):
-        # Binding a listener costs a reverse DNS lookup of the address (http.server's server_bind calls
-        # socket.getfqdn), ~0.1 s on a loopback address without a name: bind side by side, not 400 in a row.
+        # 200 workstations are 400 listeners: bind and start them side by side.
         def bind(ws):
             ws.listeners = [Listener(self.sim, self.address, 0, [ws], tls=False)]
             if self.https:
