@@ -703,9 +703,14 @@ def _netloc(url):
     return netloc[:-4] if netloc.endswith(":443") else netloc
 
 
+_REASON_PATTERNS = (
+    r"\[Errno [^\]]+\] ([^'\")]+)",
+    r"(Connection refused|Name or service not known|timed out|Connection reset by peer|No route to host)",
+)
+
+
 def _reason_of(text):
-    for pattern in (r"\[Errno [^\]]+\] ([^'\")]+)", r"(Connection refused|Name or service not known|timed out|"
-                                                     r"Connection reset by peer|No route to host)"):
+    for pattern in _REASON_PATTERNS:
         match = re.search(pattern, text)
         if match:
             return match.group(1).strip()

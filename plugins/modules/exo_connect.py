@@ -22,7 +22,7 @@ description:
     sign-in is shown when the task runs on the controller (a play on C(localhost), or C(delegate_to) C(localhost)).
   - Never reports a change.
 author:
-  - m365ops.exchange_online contributors
+  - m365ops.exchange_online contributors (@m365ops)
 extends_documentation_fragment:
   - m365ops.exchange_online.auth
   - m365ops.exchange_online.attributes.action_group

@@ -115,7 +115,7 @@ def test_backoff_is_capped():
 
 def test_exhausted_retries_raise_with_status_url_without_query_and_redacted_body():
     body = "Server busy; Authorization: Bearer eyJabc.eyJdef.ghi secret=hunter22"
-    client, sleeps = make(*[FakeResponse(503, body) for _ in range(3)], max_retries=2, secrets=["hunter22"])
+    client, sleeps = make(*[FakeResponse(503, body) for _attempt in range(3)], max_retries=2, secrets=["hunter22"])
     with pytest.raises(ExoHttpError) as caught:
         client.request("POST", URL)
     message = caught.value.message
@@ -196,7 +196,7 @@ def test_msal_http_client_raises_connection_errors_quickly():
 
 
 def test_msal_http_client_returns_final_error_response_to_msal():
-    client, _sleeps = make(*[FakeResponse(503, '{"error":"temporarily_unavailable"}') for _ in range(3)], max_retries=2)
+    client, _sleeps = make(*[FakeResponse(503, '{"error":"temporarily_unavailable"}') for _attempt in range(3)], max_retries=2)
     response = client.msal_http_client().post("https://login.example/t/oauth2/v2.0/token", data={})
     assert response.status_code == 503
 

@@ -51,10 +51,10 @@ class FakeClient:
 
     def invoke(self, cmdlet, parameters=None, result_size=None, select=None):
         FakeClient.calls.append({"cmdlet": cmdlet})
-        if isinstance(FakeClient.outcome, Exception):
-            raise FakeClient.outcome
-        for row in FakeClient.outcome or []:
-            yield row
+        outcome = FakeClient.outcome
+        if isinstance(outcome, Exception):
+            raise outcome  # pylint: disable=raising-bad-type
+        yield from outcome or []
 
     def discover_scc_base(self, scc_uri):
         return "https://eur02b.ps.compliance.protection.outlook.com"
