@@ -141,15 +141,17 @@ def _string_list(param, value):
     raise conversion_error(param, value, "System.String[]")
 
 
+_NOTES = {key: dict(notes) for key, notes in tenantlib.ANNOTATIONS.items()}
+
+
 def _annotate(item):
     """Add the service's annotation keys next to each property (ref §6)."""
     out = {}
-    table = tenantlib.ANNOTATIONS
+    notes = _NOTES
     for key, value in item.items():
-        notes = table.get(key)
-        if notes:
-            for note_key, note_value in notes:
-                out[note_key] = note_value
+        extra = notes.get(key)
+        if extra is not None:
+            out.update(extra)
         out[key] = value
     return out
 

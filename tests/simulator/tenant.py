@@ -18,7 +18,6 @@ import fnmatch
 import hashlib
 import re
 import threading
-import uuid
 
 FIRST = ("Adele", "Alex", "Allan", "Bianca", "Brian", "Cameron", "Christie", "Debra", "Diego", "Emily", "Enrico",
          "Grady", "Henrietta", "Irvin", "Isaiah", "Johanna", "Joni", "Lee", "Lidia", "Lynne", "Megan", "Miriam",
@@ -126,7 +125,12 @@ def _date(seed_bytes, base_year=2019):
 
 
 def _guid(raw):
-    return str(uuid.UUID(bytes=bytes(raw[:16]), version=4))
+    """A version-4 GUID string from 16 bytes (what uuid.UUID(bytes=..., version=4) gives, several times faster)."""
+    data = bytearray(raw[:16])
+    data[6] = (data[6] & 0x0F) | 0x40
+    data[8] = (data[8] & 0x3F) | 0x80
+    text = data.hex()
+    return "%s-%s-%s-%s-%s" % (text[:8], text[8:12], text[12:16], text[16:20], text[20:])
 
 
 # Annotation keys of the service's JSON (ref §6): every item carries Prop@data.type / Prop@odata.type.
@@ -454,6 +458,28 @@ def canonical_property(name):
     return _CANONICAL.get(str(name).lower())
 
 
+_GROUP_CACHE = {}
+
+
+def _groups_for(properties):
+    """The group functions that make the properties (all of them for None), cached per property tuple."""
+    key = None if properties is None else tuple(properties)
+    groups = _GROUP_CACHE.get(key)
+    if groups is None:
+        if key is None:
+            groups = GROUPS
+        else:
+            groups = []
+            for name in key:
+                group = PROPERTY_GROUP[name]
+                if group not in groups:
+                    groups.append(group)
+            groups = tuple(groups)
+        if len(_GROUP_CACHE) < 1024:
+            _GROUP_CACHE[key] = groups
+    return groups
+
+
 class Tenant:
     """The mailboxes of one organization, generated on demand."""
 
@@ -503,16 +529,8 @@ class Tenant:
         """The mailbox at index as a plain dict of the wanted properties (None = all), overrides applied."""
         b = self.base(index)
         out = {}
-        if properties is None:
-            for group in GROUPS:
-                out.update(group(b))
-        else:
-            done = set()
-            for name in properties:
-                group = PROPERTY_GROUP[name]
-                if group not in done:
-                    done.add(group)
-                    out.update(group(b))
+        for group in _groups_for(properties):
+            out.update(group(b))
         changed = self.overrides.get(index)
         if changed:
             out.update(changed)
