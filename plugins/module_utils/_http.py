@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import email.utils
+import os
 import re
 import time
 
@@ -142,6 +143,8 @@ class HttpClient:
         self.proxy = proxy or None
         self.proxies = {"http": self.proxy, "https": self.proxy} if self.proxy else {}
         self.timeout = timeout
+        # Connecting never needs minutes; reading a long cmdlet's answer may (server timeout 15 min, §17).
+        self.timeouts = (min(30, timeout), timeout) if timeout else None
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -192,7 +195,7 @@ class HttpClient:
             try:
                 response = self.session.request(
                     method, url, headers=request_headers, json=json, data=data, params=params,
-                    verify=self.verify, proxies=self.proxies, timeout=self.timeout,
+                    verify=self.verify, proxies=self._proxies_for(url), timeout=self.timeouts,
                     allow_redirects=allow_redirects, stream=stream,
                 )
             except requests.exceptions.SSLError as exc:
@@ -246,6 +249,15 @@ class HttpClient:
                 attempt += 1
                 continue
             return response
+
+    def _proxies_for(self, url):
+        """The proxy, unless NO_PROXY names the host (managed identity endpoints must not be proxied)."""
+        if not self.proxies:
+            return self.proxies
+        no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy")
+        if no_proxy and requests.utils.should_bypass_proxies(url, no_proxy=no_proxy):
+            return {}
+        return self.proxies
 
     def _wait(self, seconds):
         self.retries += 1

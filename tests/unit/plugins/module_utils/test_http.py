@@ -69,7 +69,17 @@ def test_success_passes_verify_proxy_and_timeout_on_every_request(monkeypatch):
     call = client.session.calls[0]
     assert call["verify"] == "/etc/ca.pem"
     assert call["proxies"] == {"http": "http://proxy:3128", "https": "http://proxy:3128"}
-    assert call["timeout"] == 30
+    assert call["timeout"] == (30, 30)
+
+
+def test_no_proxy_hosts_bypass_the_proxy(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "169.254.169.254,.internal.example")
+    client, _sleeps = make(FakeResponse(200), FakeResponse(200), proxy="http://proxy:3128", timeout=300)
+    client.request("GET", "http://169.254.169.254/metadata/identity/oauth2/token")
+    client.request("GET", URL)
+    assert client.session.calls[0]["proxies"] == {}
+    assert client.session.calls[1]["proxies"] == {"http": "http://proxy:3128", "https": "http://proxy:3128"}
+    assert client.session.calls[1]["timeout"] == (30, 300)
 
 
 def test_trust_env_off_and_validate_certs_false():
