@@ -104,7 +104,7 @@ def main():
         small_dir, big_dir = os.path.join(workdir, "small"), os.path.join(workdir, "big")
         os.makedirs(small_dir)
         os.makedirs(big_dir)
-        small, _ = start_simulator(small_dir, 10)
+        small = start_simulator(small_dir, 10)[0]
         big, endpoints = start_simulator(big_dir, args.mailboxes)
         try:
             time.sleep(0.5)

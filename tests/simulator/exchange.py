@@ -114,8 +114,8 @@ def _bool(param, value):
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise binding_error("Cannot process argument transformation on parameter '%s'. Cannot convert value "
-                         "\"System.String\" to type \"System.Boolean\". Boolean parameters accept only Boolean "
-                         "values and numbers, such as $True, $False, 1 or 0." % param)
+                        "\"System.String\" to type \"System.Boolean\". Boolean parameters accept only Boolean "
+                        "values and numbers, such as $True, $False, 1 or 0." % param)
 
 
 def _result_size(value):

@@ -590,7 +590,8 @@ class FilterError(Exception):
     """An OPATH filter that does not parse; message in the service's words."""
 
 
-_TOKEN_RE = re.compile(r"""\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<op>-[A-Za-z]+)|'(?P<sq>(?:[^']|'')*)'|"(?P<dq>(?:[^"]|"")*)"|(?P<var>\$[A-Za-z]+)|(?P<word>[^\s()'"]+))""")
+_TOKEN_RE = re.compile(r"""\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<op>-[A-Za-z]+)"""
+                       r"""|'(?P<sq>(?:[^']|'')*)'|"(?P<dq>(?:[^"]|"")*)"|(?P<var>\$[A-Za-z]+)|(?P<word>[^\s()'"]+))""")
 _COMPARE = ("-eq", "-ne", "-like", "-notlike", "-ceq", "-ieq")
 
 
@@ -636,7 +637,7 @@ class _Parser:
         return self.tokens[self.i] if self.i < len(self.tokens) else (None, None, len(self.text))
 
     def _op(self, name):
-        kind, value, _ = self._peek()
+        kind, value = self._peek()[:2]
         if kind == "op" and value.lower() == name:
             self.i += 1
             return True
@@ -719,7 +720,7 @@ def evaluate(tree, item):
     """Whether an item (dict with every property the filter reads) satisfies the filter."""
     head = tree[0]
     if head == "cmp":
-        _, name, op, literal = tree
+        name, op, literal = tree[1:]
         value = item.get(name)
         if isinstance(value, list):
             if op in ("-ne", "-notlike"):
