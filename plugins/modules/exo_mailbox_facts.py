@@ -126,9 +126,9 @@ EXAMPLES = r"""
 
 - name: One mailbox
   m365ops.exchange_online.exo_mailbox_facts:
-    identity: adele.vance@contoso.com
+    identity: lidia.haddad0@contoso.com
     property_sets: [Minimum, Audit]
-  register: adele
+  register: lidia
 
 - name: Finance mailboxes by OPATH filter, only their addresses
   m365ops.exchange_online.exo_mailbox_facts:
