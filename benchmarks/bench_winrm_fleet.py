@@ -109,7 +109,7 @@ def run_playbook(workdir, name, text, inventory, forks):
                PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
     start = time.perf_counter()
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "-f", str(forks), path],
-                          env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.stdout.write(proc.stdout.decode("utf-8", "replace")[-6000:])

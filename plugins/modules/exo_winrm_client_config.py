@@ -15,14 +15,14 @@ short_description: Read and set a Windows host's WinRM client authentication, Al
 version_added: 0.1.0
 description:
   - Reads and changes the B(WinRM client) configuration of a Windows host (C(winrm/config/client) and
-    C(winrm/config/client/auth)): what C(winrm get winrm/config/client) and
+    C(winrm/config/client/auth)), which is what C(winrm get winrm/config/client) and
     C(winrm set winrm/config/client/auth @{Basic="true"}) do, without running a command on the host.
   - The Exchange Online PowerShell guides ask every admin workstation for WinRM client Basic authentication
     (the older remote-PowerShell modules fail with I(The WinRM client cannot process the request. Basic authentication
     is currently disabled in the client configuration) without it). This module sets it, verifies it, and later
     hardens it again on any number of hosts.
   - Runs on the controller as an action plugin and speaks WS-Management to the host through the host's own
-    C(winrm) connection (its authenticated pywinrm session: the inventory's C(ansible_winrm_transport), credentials
+    C(winrm) connection (its authenticated pywinrm session, so the inventory's C(ansible_winrm_transport), credentials
     and message encryption apply; there are no connection options of its own). The host must use
     C(ansible_connection=winrm); other connections fail with a message saying so.
   - One WS-Transfer Get of C(http://schemas.microsoft.com/wbem/wsman/1/config/client) reads every setting, so a
@@ -35,7 +35,7 @@ description:
     C(HKLM\\Software\\Policies\\Microsoft\\Windows\\WinRM\\Client) and fails (O(policy_controlled=fail)), or reports
     it as a warning and changes the rest (O(policy_controlled=warn)). Held settings are never skipped silently.
 author:
-  - m365ops.exchange_online contributors
+  - m365ops.exchange_online contributors (@m365ops)
 options:
   basic:
     description:
@@ -74,7 +74,7 @@ options:
     type: bool
   trusted_hosts:
     description:
-      - Hosts the WinRM client may authenticate to without Kerberos (C(TrustedHosts)): names, IP addresses or patterns
+      - Hosts the WinRM client may authenticate to without Kerberos (C(TrustedHosts)), given as names, IP addresses or patterns
         such as V(*.corp.example) or V(*).
       - Compared case-insensitively as the comma-separated list WinRM keeps, ignoring order, blanks and duplicates.
         A list item may itself hold several comma-separated hosts.

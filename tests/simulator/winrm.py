@@ -339,7 +339,7 @@ class WorkstationConfig:
     # -- Put (MS-WSMV §3.1.4.3): validate everything first, then apply, so a fault changes nothing --
     def put(self, resource_uri, body):
         """Apply a Put body (the s:Body element); returns the names of the settings that changed."""
-        roots = [child for child in (body if body is not None else ())]
+        roots = list(body if body is not None else ())
         if len(roots) != 1:
             raise WsmanFault(FAULT_SCHEMA_VALIDATION, "w:SchemaValidationError",
                              "A Put needs exactly one resource element in the body.")
@@ -537,10 +537,10 @@ class Workstation(Service):
 
     def _authenticate(self, req):
         header = req.headers.get("Authorization") or ""
-        scheme, _, value = header.partition(" ")
+        scheme, _sep, value = header.partition(" ")
         if scheme.lower() == "basic":
             try:
-                user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+                user, _sep, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError):
                 user = password = None
             # a domain-style DOMAIN\user or user@host form names the same local account

@@ -279,8 +279,9 @@ def test_control_list_and_local_values(harness):
     assert snap["client"]["Basic"] is True and snap["client"]["TrustedHosts"] == "a,b"
     with pytest.raises(core.BadRequest):
         harness.control("POST", "/workstations/ws001/config", {"NetworkDelayms": 1})
-    status, _ = harness.control("POST", "/workstations/reset")
-    assert status == 200 and harness.fleet.by_name["ws001"].config.value("Basic") is False
+    status, body = harness.control("POST", "/workstations/reset")
+    assert status == 200 and "ws001" in body["reset"]
+    assert harness.fleet.by_name["ws001"].config.value("Basic") is False
 
 
 def test_control_via_http_urllib(harness):
