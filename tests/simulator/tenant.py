@@ -183,25 +183,33 @@ class Base:
 
 def _g_minimum(b):
     smtp = "%s@%s" % (b.alias, b.domain)
-    dn = "CN=%s,OU=%s,OU=Microsoft Exchange Hosted Organizations,DC=EURPR07A001,DC=prod,DC=outlook,DC=com" % (
-        b.alias, b.initial)
     return {
         "Alias": b.alias,
         "DisplayName": b.display,
-        "DistinguishedName": dn,
-        "EmailAddresses": ["SMTP:" + smtp, "smtp:%s@%s" % (b.alias, b.initial)],
-        "ExchangeVersion": "0.20 (15.0.0.0)",
-        "ExternalDirectoryObjectId": _guid(b.raw[16:32]),
-        "Guid": _guid(b.raw[0:16]),
         "Id": b.alias,
         "Identity": b.alias,
         "Name": b.alias,
-        "OrganizationId": b.org,
         "PrimarySmtpAddress": smtp,
         "RecipientType": "UserMailbox",
         "RecipientTypeDetails": b.kind,
         "UserPrincipalName": smtp,
     }
+
+
+def _g_addresses(b):
+    dn = "CN=%s,OU=%s,OU=Microsoft Exchange Hosted Organizations,DC=EURPR07A001,DC=prod,DC=outlook,DC=com" % (
+        b.alias, b.initial)
+    return {
+        "DistinguishedName": dn,
+        "EmailAddresses": ["SMTP:%s@%s" % (b.alias, b.domain), "smtp:%s@%s" % (b.alias, b.initial)],
+        "ExchangeVersion": "0.20 (15.0.0.0)",
+        "OrganizationId": b.org,
+    }
+
+
+def _g_ids(b):
+    # Apart from the names: filters on names need not pay for the GUIDs.
+    return {"ExternalDirectoryObjectId": _guid(b.raw[16:32]), "Guid": _guid(b.raw[0:16])}
 
 
 def _user_quota(b):
@@ -428,7 +436,7 @@ def _g_general(b):
     }
 
 
-GROUPS = (_g_minimum, _g_quota, _g_audit, _g_archive, _g_delivery, _g_hold, _g_moderation, _g_move, _g_policy,
+GROUPS = (_g_minimum, _g_addresses, _g_ids, _g_quota, _g_audit, _g_archive, _g_delivery, _g_hold, _g_moderation, _g_move, _g_policy,
           _g_public_folder, _g_resource, _g_retention, _g_scl, _g_soft_delete, _g_statistics_seed, _g_custom,
           _g_address_list, _g_general)
 
