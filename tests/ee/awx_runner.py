@@ -93,7 +93,8 @@ def validate_credential_type(inputs, injectors):
 
 def inject(inputs, injectors, credential, private_data_dir):
     """Render the injectors for one credential as AWX does; returns the job's environment additions."""
-    given = dict(credential)
+    # AWX puts only non-empty inputs in the namespace; a blank field renders as '' (jinja2 Undefined).
+    given = {k: v for k, v in credential.items() if isinstance(v, bool) or len(v)}
     for field in inputs.get("fields") or []:
         if field.get("type") == "boolean" and field["id"] not in given:
             given[field["id"]] = False
