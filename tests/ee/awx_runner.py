@@ -12,8 +12,8 @@ What AWX does for a job template with the guide's custom credential, reproduced 
 2. ansible-runner runs the project's playbook (the guide's ``awx_job.yml``) with those variables
    in ``env/envvars`` and an inventory whose localhost uses ``ansible_playbook_python``.
 
-The job runs twice against the tenant simulator: with a certificate credential and with a client
-secret credential. Each run must succeed, report the simulator's tenant and app, make the token
+The job runs three times against the tenant simulator: with a certificate credential, a client
+secret credential, and an encrypted certificate with its password and the cloud field set. Each run must succeed, report the simulator's tenant and app, make the token
 request the credential implies (the simulator's counters) and keep every secret out of the job
 output and events. This process itself never has an EXO_* variable in its environment.
 
@@ -179,6 +179,11 @@ def run_job(name, credential, secrets, expected_grant, cfg, inputs, injectors, w
              % (name, connection, cfg["exo_organization"], app_id))
     if bool(connection.get("certificate_authentication")) != (expected_grant == "certificate"):
         fail("%s: connection.certificate_authentication is %r" % (name, connection.get("certificate_authentication")))
+    # EXO_ENVIRONMENT reached the module (blank field -> the injector's O365Default).
+    environment = credential.get("exchange_environment_name") or "O365Default"
+    if connection.get("exchange_environment_name") != environment:
+        fail("%s: connection.exchange_environment_name is %r, expected %s"
+             % (name, connection.get("exchange_environment_name"), environment))
     facts = results.get("Read up to 100 mailboxes", {})
     if not facts.get("mailbox_count"):
         fail("%s: exo_mailbox_facts read no mailboxes: %r" % (name, facts))
@@ -241,6 +246,14 @@ def main():
                 "certificate", cfg, inputs, injectors, work)
         run_job("client_secret", dict(common, client_secret=app["client_secret"]),
                 {"client secret": app["client_secret"]}, "client_secret", cfg, inputs, injectors, work)
+        # An encrypted key with its password, and the cloud field filled in (the overrides still win).
+        with open(app["certificate_encrypted_path"]) as f:
+            encrypted = f.read()
+        run_job("encrypted_certificate", dict(common, certificate=encrypted,
+                                              certificate_password=app["certificate_encrypted_password"],
+                                              exchange_environment_name="O365USGovGCCHigh"),
+                {"private key": pem_secret_line(encrypted), "certificate password": app["certificate_encrypted_password"]},
+                "certificate", cfg, inputs, injectors, work)
     finally:
         if len(sys.argv) <= 2:
             shutil.rmtree(work, ignore_errors=True)
