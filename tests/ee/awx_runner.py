@@ -13,9 +13,9 @@ What AWX does for a job template with the guide's custom credential, reproduced 
    in ``env/envvars`` and an inventory whose localhost uses ``ansible_playbook_python``.
 
 The job runs three times against the tenant simulator: with a certificate credential, a client
-secret credential, and an encrypted certificate with its password and the cloud field set. Each run must succeed, report the simulator's tenant and app, make the token
-request the credential implies (the simulator's counters) and keep every secret out of the job
-output and events. This process itself never has an EXO_* variable in its environment.
+secret credential, and an encrypted certificate with its password and the cloud field set. Each
+run must succeed, report the simulator's tenant, app and cloud, make a token request (the
+simulator's counters) and keep every secret out of the job output and events. This process itself never has an EXO_* variable in its environment.
 
 Usage: python tests/ee/awx_runner.py INTEGRATION_CONFIG [WORK_DIR]
 (INTEGRATION_CONFIG: the tests/integration/integration_config.yml rendered for a running simulator.)
