@@ -22,6 +22,7 @@ Control routes (plain HTTP control API, forwarded here for paths under ``/graph/
 - ``POST /graph/named-locations`` with one location (Graph shape, ``tenantId`` optional) or a list of them:
   inserts them directly (no limits, not counted, not recorded as writes) -> 201 ``{"value": [...]}``
 - ``DELETE /graph/named-locations/{id}`` -> removes one location directly (trusted or not; not recorded).
+- ``DELETE /graph/named-locations?prefix=P`` -> removes every location whose displayName starts with P.
 - ``POST /graph/reset`` -> back to the seeded locations.
 """
 
@@ -445,6 +446,17 @@ class GraphService(Service):
                     self._locations(tenant).append(loc)
                     added.append(copy.deepcopy(loc))
             return Response.json(201, {"value": added})
+        if path == "/graph/named-locations" and req.method == "DELETE":
+            prefix = (getattr(req, "query", None) or {}).get("prefix")
+            if not prefix:
+                return Response.json(400, {"error": "give ?prefix=<start of the display names to remove>"})
+            removed = 0
+            with self._lock:
+                for tenant, locations in self._tenants.items():
+                    keep = [loc for loc in locations if not str(loc.get("displayName", "")).startswith(prefix)]
+                    removed += len(locations) - len(keep)
+                    self._tenants[tenant] = keep
+            return Response.json(200, {"deleted": removed})
         if path.startswith("/graph/named-locations/") and req.method == "DELETE":
             location_id = path.rsplit("/", 1)[1]
             with self._lock:

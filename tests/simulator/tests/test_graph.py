@@ -220,9 +220,9 @@ def test_unknown_id_and_bad_filter(g):
 
 
 def test_control_routes(g):
-    class Req:  # the control API forwards its requests; only method, path and json() are used
-        def __init__(self, method, path, body=None):
-            self.method, self.path, self._body = method, path, body
+    class Req:  # the control API forwards its requests; only method, path, query and json() are used
+        def __init__(self, method, path, body=None, query=None):
+            self.method, self.path, self._body, self.query = method, path, body, query or {}
 
         def json(self):
             return self._body
@@ -237,6 +237,11 @@ def test_control_routes(g):
     assert g.service.control(Req("DELETE", "/graph/named-locations/" + dup_id)).status == 200
     assert g.service.control(Req("DELETE", "/graph/named-locations/" + dup_id)).status == 404
     assert g.sim.writes() == []
+    g.service.control(Req("POST", "/graph/named-locations", [{"displayName": "bulk %d" % i, "ipRanges": ["192.0.2.0/24"]}
+                                                             for i in range(5)]))
+    assert g.service.control(Req("DELETE", "/graph/named-locations")).status == 400
+    removed = g.service.control(Req("DELETE", "/graph/named-locations", query={"prefix": "bulk "}))
+    assert json.loads(removed.body) == {"deleted": 5}
     g.service.control(Req("POST", "/graph/reset"))
     listing = json.loads(g.service.control(Req("GET", "/graph/named-locations")).body)
     assert len(listing["value"]) == 2
