@@ -283,3 +283,26 @@ def test_bad_options_fail_before_any_request(run, args, fragment):
     result = run(fake, **args)
     assert result["_failed"] and fragment in result["msg"]
     assert fake.calls == [] and not result["_client_built"]
+
+
+@pytest.mark.parametrize("environment, graph_root", [
+    ("O365Default", "https://graph.microsoft.com"),
+    ("O365USGovGCCHigh", "https://graph.microsoft.us"),
+    ("O365USGovDoD", "https://dod-graph.microsoft.us"),
+    ("O365China", "https://microsoftgraph.chinacloudapi.cn"),
+])
+def test_graph_endpoint_of_each_cloud(monkeypatch, environment, graph_root):
+    """The module's Graph client talks to the Graph root of the chosen cloud (no request is made here)."""
+    args = {"name": "x", "exchange_environment_name": environment, "organization": "contoso.onmicrosoft.com",
+            "access_token": "not-a-real-token", "auth_method": "access_token"}
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core < 2.19
+        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
+        module = ExoModule(argument_spec=dict(name=dict(type="str")), supports_check_mode=True)
+    else:
+        with patch_module_args(args):
+            module = ExoModule(argument_spec=dict(name=dict(type="str")), supports_check_mode=True)
+    client = module.graph_client()
+    assert client.collection_url == graph_root + "/v1.0/identity/conditionalAccess/namedLocations"
+    assert client.auth.resource == graph_root
