@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The error messages the collection can produce, read from its source, and their troubleshooting entries.
 
-A message is the text given to an exception class (``...Error(...)``, ``AnsibleActionFail(...)``) or to
-``fail_json(msg=...)`` / ``fail(...)`` in plugins/ and roles/. Formatted messages (``"... %s ..." % x``,
+A message is the text given to an exception class (``...Error(...)``, ``AnsibleActionFail(...)``), to
+``fail_json(msg=...)`` / ``fail(...)``, or set with ``failed=True, msg=...`` in an action plugin's result,
+in plugins/; and the ``fail_msg`` / ``msg`` of assert and fail tasks in roles/. Formatted messages (``"... %s ..." % x``,
 ``"...{x}...".format()``) are reduced to their literal pieces. The troubleshooting guide documents a
 message when it quotes the message's longest literal piece verbatim (whitespace normalised).
 
@@ -74,9 +75,15 @@ def messages(collection):
                 if value is not None:
                     names[node.targets[0].id] = value
         for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not CALLS.search(_call_name(node.func)):
+            if not isinstance(node, ast.Call):
                 continue
-            candidates = list(node.args[:1]) + [k.value for k in node.keywords if k.arg in ("msg", "message")]
+            keywords = {k.arg for k in node.keywords}
+            # Action plugins fail through their result: result.update(failed=True, msg=...).
+            if not CALLS.search(_call_name(node.func)) and not {"failed", "msg"} <= keywords:
+                continue
+            candidates = [k.value for k in node.keywords if k.arg in ("msg", "message")]
+            if CALLS.search(_call_name(node.func)):
+                candidates = list(node.args[:1]) + candidates
             for arg in candidates:
                 template = _text(arg, names)
                 if template and pieces(template):
