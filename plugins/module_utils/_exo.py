@@ -372,8 +372,14 @@ class ExoClient:
     def _post(self, cmdlet, url, body, query):
         attempt = 0
         while True:
-            response = self.http.request("POST", url, headers=self.headers(cmdlet), data=body, params=query,
-                                         auth=self.auth)
+            try:
+                response = self.http.request("POST", url, headers=self.headers(cmdlet), data=body, params=query,
+                                             auth=self.auth)
+            except ExoHttpError as exc:
+                # The whole call fails: callers never see part of a list.
+                details = dict(exc.details, cmdlet=cmdlet, page=self.pages + 1)
+                raise ExoHttpError("%s failed on page %d: %s" % (cmdlet, self.pages + 1, exc.message),
+                                   status=exc.status, code=exc.code, details=details)
             status = response.status_code
             if 200 <= status < 300:
                 return self._json(response, url)

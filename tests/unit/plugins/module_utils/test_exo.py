@@ -245,3 +245,17 @@ def test_discover_scc_base():
 def test_tenant_required():
     with pytest.raises(ExoConfigError, match="organization"):
         _exo.ExoClient(FakeHttp(), "AUTH", BASE, None, ANCHOR)
+
+
+def test_transport_failure_names_the_cmdlet_and_page():
+    class Failing(FakeHttp):
+        def request(self, method, url, **kwargs):
+            if self.calls:
+                raise ExoHttpError("POST %s failed with HTTP 500 after 6 attempts: boom" % url, status=500,
+                                   details={"attempts": 6})
+            return FakeHttp.request(self, method, url, **kwargs)
+
+    http = Failing(page([mbx(1)], URL + "?$skiptoken=a"))
+    with pytest.raises(ExoHttpError, match="Get-Mailbox failed on page 2: POST .* HTTP 500") as info:
+        list(client(http).invoke("Get-Mailbox", result_size="unlimited"))
+    assert info.value.status == 500 and info.value.details == {"attempts": 6, "cmdlet": "Get-Mailbox", "page": 2}
