@@ -31,13 +31,21 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+import os
 import re
+import struct
 import threading
 import uuid
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
 from .core import BadRequest, Listener, Response, Service
+
+try:  # NTLM with message encryption when pyspnego is there (pywinrm's ntlm transport depends on it)
+    import spnego
+    import spnego.exceptions
+except ImportError:
+    spnego = None
 
 # --- wire constants (reference winrm-wsman-config.md §2, §4, §5; MS-WSMV) ---------------------------
 NS_SOAP = "http://www.w3.org/2003/05/soap-envelope"
@@ -98,6 +106,13 @@ POLICY_VALUES = {
 GPO_MESSAGE = ("The config setting %s cannot be changed because is controlled by policies. The policy would need "
                "to be set to \"Not Configured\" in order to change the config setting.")
 
+# 401 challenge: the schemes a workstation accepts (Windows sends one header per scheme; one line here).
+CHALLENGE = 'Negotiate, Basic realm="WSMAN"'
+ENCRYPTED_BOUNDARY = b"--Encrypted Boundary"
+ENCRYPTED_PROTOCOL = b"application/HTTP-SPNEGO-session-encrypted"
+ENCRYPTED_CONTENT_TYPE = 'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"'
+_NTLM_LOCK = threading.Lock()
+
 _URL_PREFIX = re.compile(r"^[A-Za-z0-9_/]+$")
 _HOST_PATTERN = re.compile(r"^[A-Za-z0-9*._:\[\]<>-]+$")
 
@@ -131,6 +146,37 @@ class WsmanFault(Exception):
         self.message = message
         self.sender = sender
         self.status = status
+
+
+# --- NTLM message encryption (MS-WSMV §2.2.9.1.1; the layout pywinrm's Encryption class reads and writes) ---
+
+def ntlm_unwrap(context, body):
+    """Decrypt a multipart/encrypted body: each part is <4-byte signature length><signature><sealed data>."""
+    parts = [p for p in body.split(ENCRYPTED_BOUNDARY + b"\r\n") if p]
+    message = b""
+    for index in range(0, len(parts) - 1, 2):
+        header, payload = parts[index], parts[index + 1]
+        if b"Length=" not in header:
+            raise ValueError("no OriginalContent length")
+        expected = int(header.split(b"Length=")[1].split(b"\r\n")[0])
+        if payload.endswith(ENCRYPTED_BOUNDARY + b"--\r\n"):
+            payload = payload[:-len(ENCRYPTED_BOUNDARY + b"--\r\n")]
+        payload = payload.replace(b"\tContent-Type: application/octet-stream\r\n", b"", 1)
+        sig_len = struct.unpack("<i", payload[:4])[0]
+        data = context.unwrap(payload[4:4 + sig_len] + payload[4 + sig_len:]).data
+        if len(data) != expected:
+            raise ValueError("decrypted length %d, header says %d" % (len(data), expected))
+        message += data
+    return message
+
+
+def ntlm_wrap(context, data):
+    sealed = context.wrap(data, encrypt=True).data
+    signature, payload = sealed[:16], sealed[16:]
+    return (ENCRYPTED_BOUNDARY + b"\r\n\tContent-Type: " + ENCRYPTED_PROTOCOL + b"\r\n"
+            b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(data)).encode() + b"\r\n"
+            + ENCRYPTED_BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
+            + struct.pack("<i", len(signature)) + signature + payload + ENCRYPTED_BOUNDARY + b"--\r\n")
 
 
 # --- request parsing -------------------------------------------------------------------------------
@@ -463,6 +509,13 @@ class Workstation(Service):
         self.config = initial_config(index, count)
         self.shells = {}     # ShellId -> {command ids}
         self.listeners = []
+        self.ntlm_file = os.path.join(sim.state_dir, "ntlm-%s.txt" % self.hostname)
+
+    def write_ntlm_credentials(self):
+        """pyspnego's acceptor credential store (DOMAIN:USER:PASSWORD lines): the local account, bare and WSNNN\\."""
+        fd = os.open(self.ntlm_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(":%s:%s\n%s:%s:%s\n" % (self.user, self.password, self.machine, self.user, self.password))
 
     # -- control API --
     def reset(self):
@@ -521,7 +574,8 @@ class Workstation(Service):
     def endpoint(self):
         entry = {"name": self.hostname, "host": self.address, "port": self.listeners[0].port, "scheme": "http",
                  "path": "/wsman", "user": self.user, "password": self.password,
-                 "gpo": sorted(self.config.gpo)}
+                 "gpo": sorted(self.config.gpo),
+                 "transports": ["basic", "ntlm"] if spnego is not None else ["basic"]}
         if len(self.listeners) > 1:
             entry["https_port"] = self.listeners[1].port
         return entry
@@ -555,16 +609,61 @@ class Workstation(Service):
             return Response(404, b"", {"Content-Length": "0"})
         if req.method != "POST":
             return Response(405, b"", {"Allow": "POST"})
-        if not self._authenticate(req):
+        scheme = (req.headers.get("Authorization") or "").partition(" ")[0].lower()
+        if scheme in ("negotiate", "ntlm") and spnego is not None:
+            challenge = self._ntlm_step(req)
+            if challenge is not None:
+                return challenge
+        ntlm = req.conn.get("ntlm")
+        if ntlm is None and not self._authenticate(req):
             # Windows answers 401 with an empty body and the schemes it accepts.
-            return Response(401, b"", {"WWW-Authenticate": 'Basic realm="WSMAN"'})
+            return Response(401, b"", {"WWW-Authenticate": CHALLENGE})
+        body = req.body
+        encrypted = ntlm is not None and (req.headers.get("Content-Type") or "").lower().startswith("multipart/encrypted")
+        if encrypted:
+            try:
+                body = ntlm_unwrap(ntlm, body)
+            except (ValueError, spnego.exceptions.SpnegoError) as exc:
+                return Response(400, ("The encrypted message cannot be decrypted: %s" % exc).encode("utf-8"))
+        if not body:
+            # pywinrm's empty POST that sets up the NTLM context for message encryption
+            return Response(200, b"", {"Content-Length": "0"})
         message = None
         try:
-            message = parse_message(req.body)
-            return soap_response(200, self.dispatch(message))
+            message = parse_message(body)
+            status, data = 200, self.dispatch(message)
         except WsmanFault as fault:
             relates = message.message_id if message is not None else ""
-            return soap_response(fault.status, fault_envelope(fault, relates, self.machine))
+            status, data = fault.status, fault_envelope(fault, relates, self.machine)
+        if encrypted:
+            return Response(status, ntlm_wrap(ntlm, data), {"Content-Type": ENCRYPTED_CONTENT_TYPE})
+        return soap_response(status, data)
+
+    # -- NTLM (MS-WSMV §2.2.9.1.1; pyspnego as the acceptor, state per TCP connection) --
+    def _ntlm_step(self, req):
+        """One NTLM leg; returns the 401 challenge, a 401 refusal, or None once the context is complete."""
+        scheme, _sep, value = req.headers.get("Authorization").partition(" ")
+        try:
+            token = base64.b64decode(value.strip())
+        except ValueError:
+            return Response(401, b"", {"WWW-Authenticate": CHALLENGE})
+        # The acceptor finds credentials through NTLM_USER_FILE (pyspnego's only acceptor credential store);
+        # each workstation has its own file, so legs of different workstations take turns.
+        with _NTLM_LOCK:
+            os.environ["NTLM_USER_FILE"] = self.ntlm_file
+            try:
+                if token[8:12] == b"\x01\x00\x00\x00" or "ntlm_pending" not in req.conn:  # NEGOTIATE_MESSAGE
+                    req.conn["ntlm_pending"] = spnego.server(protocol="ntlm")
+                    req.conn.pop("ntlm", None)
+                context = req.conn["ntlm_pending"]
+                out = context.step(token)
+            except spnego.exceptions.SpnegoError:
+                req.conn.pop("ntlm_pending", None)
+                return Response(401, b"", {"WWW-Authenticate": CHALLENGE})
+        if not context.complete:
+            return Response(401, b"", {"WWW-Authenticate": "%s %s" % (scheme, base64.b64encode(out).decode("ascii"))})
+        req.conn["ntlm"] = req.conn.pop("ntlm_pending")
+        return None
 
     def dispatch(self, msg):
         uri = msg.resource_uri
@@ -678,6 +777,8 @@ class Workstations:
     def start(self):
         # 200 workstations are 400 listeners: bind and start them side by side.
         def bind(ws):
+            if spnego is not None:
+                ws.write_ntlm_credentials()
             ws.listeners = [Listener(self.sim, self.address, 0, [ws], tls=False)]
             if self.https:
                 ws.listeners.append(Listener(self.sim, self.address, 0, [ws], tls=True))

@@ -219,7 +219,7 @@ def test_bad_credentials_401(harness):
     ws = harness.endpoints["ws001"]
     resp = requests.post("http://%s:%d/wsman" % (ws["host"], ws["port"]), data=b"<x/>", timeout=10)
     assert resp.status_code == 401
-    assert resp.headers["WWW-Authenticate"].startswith("Basic")
+    assert "Basic" in resp.headers["WWW-Authenticate"] and "Negotiate" in resp.headers["WWW-Authenticate"]
 
 
 def test_https_listener_with_ca(harness):
@@ -305,3 +305,24 @@ class _ControlService(core.Service):
 
     def handle(self, req):
         return self.fleet.control(req)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_ntlm_with_message_encryption(harness, scheme):
+    pytest.importorskip("spnego")
+    # over HTTP pywinrm encrypts every message (message_encryption=auto); over HTTPS it sends channel bindings
+    p = harness.protocol("ws002", scheme=scheme)
+    ws = harness.endpoints["ws002"]
+    p = Protocol(p.transport.endpoint, transport="ntlm", username=ws["user"], password=ws["password"],
+                 **({"ca_trust_path": harness.ca_path} if scheme == "https" else {}))
+    shell = p.open_shell(codepage=65001)
+    assert values(get(p, AUTH))["Basic"][0] == "false"
+    assert values(put(p, AUTH, "Auth", {"Basic": "true"}))["Basic"][0] == "true"
+    # HTTP: pywinrm set up NTLM sealing (the simulator decrypted each request and encrypted each answer)
+    assert (p.transport.encryption is not None) == (scheme == "http")
+    p.close_shell(shell)
+    assert harness.fleet.by_name["ws002"].config.value("Basic") is True
+    bad = Protocol(p.transport.endpoint, transport="ntlm", username=ws["user"], password="wrong",
+                   **({"ca_trust_path": harness.ca_path} if scheme == "https" else {}))
+    with pytest.raises(InvalidCredentialsError):
+        bad.open_shell()
