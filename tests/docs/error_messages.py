@@ -45,6 +45,8 @@ def _text(node, names):
         return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
         return _text(node.func.value, names)
+    if isinstance(node, ast.Call) and _call_name(node.func) in ("redact", "to_native", "to_text", "str") and node.args:
+        return _text(node.args[0], names)
     return None
 
 
