@@ -4,8 +4,10 @@
 
 What a workstation answers (wire facts from MS-WSMV and real captures, summarised in the comments below):
 
-- Basic authentication (``Authorization: Basic``); a wrong or missing credential gets ``401`` with
-  ``WWW-Authenticate: Basic realm="WSMAN"``. NTLM/Kerberos are not simulated.
+- Basic authentication (``Authorization: Basic``) and, when pyspnego is installed, NTLM (``Negotiate``/``NTLM``
+  schemes, context per TCP connection) with MS-WSMV message encryption over HTTP (``multipart/encrypted``,
+  ``application/HTTP-SPNEGO-session-encrypted``, the layout pywinrm writes). A wrong or missing credential gets
+  ``401`` with ``WWW-Authenticate: Negotiate, Basic realm="WSMAN"``. Kerberos and CredSSP are not simulated.
 - WinRS shell ``Create``/``Delete`` (what Ansible's ``winrm`` connection does when it connects and
   closes), ``Command``/``Receive``/``Send``/``Signal`` so a command never hangs: every command ends at
   once with exit code 1 and a stderr line saying that a simulated workstation runs no commands.
