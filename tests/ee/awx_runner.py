@@ -55,6 +55,13 @@ def fail(msg):
     sys.exit(1)
 
 
+class _AnsibleLoader(yaml.SafeLoader):
+    """SafeLoader that also reads Ansible's ``!unsafe`` tag (as a plain string)."""
+
+
+_AnsibleLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
 class _Namespace:
     """AWX's ``tower`` template namespace (``tower.filename`` / ``tower.filename.<label>``)."""
 
@@ -224,6 +231,23 @@ def main():
         fail("%s: the awx_job.yml block differs from tests/ee/awx_job.yml" % GUIDE.name)
     validate_credential_type(inputs, injectors)
     print("ok: the guide's credential type passes AWX's checks")
+    # The awx.awx playbook cannot run here (no AWX); check it parses and names real awx.awx modules and options.
+    setup = yaml.load(block(GUIDE, "awx_setup.yml"), Loader=_AnsibleLoader)
+    tasks = {next(k for k in t if "." in k): t for t in setup[0]["tasks"]}
+    expected = {"awx.awx.credential_type": {"name", "kind", "inputs", "injectors"},
+                "awx.awx.credential": {"name", "credential_type", "inputs"},
+                "awx.awx.execution_environment": {"name", "image"},
+                "awx.awx.project": {"name", "scm_type", "scm_url"},
+                "awx.awx.inventory": {"name"}, "awx.awx.host": {"name", "inventory", "variables"},
+                "awx.awx.job_template": {"name", "project", "playbook", "inventory", "execution_environment", "credentials"},
+                "awx.awx.job_launch": {"job_template"}}
+    for module, options in expected.items():
+        if module not in tasks or not options <= set(tasks[module][module]):
+            fail("%s: awx_setup.yml has no %s task with %s" % (GUIDE.name, module, ", ".join(sorted(options))))
+    creds = tasks["awx.awx.job_template"]["awx.awx.job_template"]["credentials"]
+    if tasks["awx.awx.credential"]["awx.awx.credential"]["name"] not in creds:
+        fail("%s: the job template in awx_setup.yml does not use the credential it creates" % GUIDE.name)
+    print("ok: the guide's awx.awx playbook creates the credential type, credential, EE, project, inventory and job template")
 
     app = cfg["exo_apps"]["full"]
     with open(app["certificate_path"]) as f:
