@@ -169,6 +169,38 @@ def add_numeric_values(item):
     return item
 
 
+class SharedValues:
+    """Lets equal string values of a property share one object across a long list of results.
+
+    Many properties repeat in every mailbox (OrganizationId, ExchangeVersion, RecipientTypeDetails...);
+    each page's JSON decodes them into new strings, which is most of what a 100,000-mailbox list holds.
+    A property stops being shared once it shows more than ``limit`` distinct values (names, GUIDs).
+    """
+
+    def __init__(self, limit=256):
+        self.limit = limit
+        self._memo = {}
+        self._skip = set()
+
+    def share(self, item):
+        for key, value in item.items():
+            if key in self._skip or value.__class__ is not str:
+                continue
+            memo = self._memo.get(key)
+            if memo is None:
+                memo = self._memo[key] = {}
+            shared = memo.get(value)
+            if shared is None:
+                if len(memo) >= self.limit:
+                    self._skip.add(key)
+                    del self._memo[key]
+                    continue
+                memo[value] = value
+            else:
+                item[key] = shared
+        return item
+
+
 def strip_annotations(item):
     """Drop the OData annotation keys (``Prop@odata.type``, ``Prop@data.type``; reference §6)."""
     if isinstance(item, dict):

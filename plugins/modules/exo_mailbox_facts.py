@@ -177,6 +177,7 @@ from ansible_collections.m365ops.exchange_online.plugins.module_utils._errors im
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._exo import (
     ALL_PROPERTY_SET,
     PROPERTY_SETS,
+    SharedValues,
     add_numeric_values,
     normalize_result_size,
 )
@@ -265,8 +266,9 @@ def main():
         client = module.exo_client("exchange")
         # With -Identity the cmdlet returns one object; ResultSize is not sent then.
         size = None if params.get("identity") else result_size
+        shared = SharedValues()
         for item in client.invoke("Get-Mailbox", parameters, result_size=size, select=select):
-            mailboxes.append(add_numeric_values(item))
+            mailboxes.append(add_numeric_values(shared.share(item)))
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_from_exception(exc)
 

@@ -259,3 +259,13 @@ def test_transport_failure_names_the_cmdlet_and_page():
     with pytest.raises(ExoHttpError, match="Get-Mailbox failed on page 2: POST .* HTTP 500") as info:
         list(client(http).invoke("Get-Mailbox", result_size="unlimited"))
     assert info.value.status == 500 and info.value.details == {"attempts": 6, "cmdlet": "Get-Mailbox", "page": 2}
+
+
+def test_shared_values_share_repeated_strings_until_a_property_varies_too_much():
+    shared = _exo.SharedValues(limit=2)
+    first = shared.share({"Org": "".join(["con", "toso"]), "Name": "a", "Size": 1})
+    second = shared.share({"Org": "".join(["cont", "oso"]), "Name": "b", "Size": 1})
+    assert first["Org"] is second["Org"]
+    third = shared.share({"Org": "contoso", "Name": "c"})  # a third distinct Name: Name is no longer shared
+    assert third == {"Org": "contoso", "Name": "c"} and "Name" in shared._skip
+    assert shared.share({"Name": "a"}) == {"Name": "a"}
