@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) m365ops.exchange_online contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run every module's EXAMPLES and the guides' role playbooks against the tenant simulator.
+"""Run every module's EXAMPLES and the guides' and role READMEs' playbooks against the tenant simulator.
 
 The examples are written for a real tenant (contoso.onmicrosoft.com, an app id, a certificate under
 /etc). Only the *connection* is pointed at the simulator: in every task of a collection module and in
@@ -50,6 +50,20 @@ CONNECTION_KEYS = ("organization", "app_id", "client_secret", "certificate_path"
 def fail(msg):
     print("FAIL: %s" % msg)
     sys.exit(1)
+
+
+def markdown_yaml_blocks(path):
+    """The ```yaml fenced blocks of a Markdown file."""
+    blocks, current = [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if current is None and line.strip() in ("```yaml", "```yml"):
+            current = []
+        elif current is not None and line.strip() == "```":
+            blocks.append("\n".join(current) + "\n")
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
 
 
 def module_names():
@@ -294,6 +308,21 @@ def main():
         ti_inventory = {"all": {"hosts": local["all"]["hosts"],
                                 "children": yaml.safe_load(block(guides / "guide_trusted_ips.rst", "inventory.yml"))}}
         problems += run_job("role_trusted_ips", ti_plays, ti_inventory, None, sim, work)
+
+        # Each role README's playbooks, with the inventory the README shows (if any).
+        for readme in sorted((ROOT / "roles").glob("*/README.md")):
+            role = readme.parent.name
+            blocks = [yaml.safe_load(b) for b in markdown_yaml_blocks(readme)]
+            books = [b for b in blocks if isinstance(b, list) and b and all(isinstance(p, dict) and "hosts" in p for p in b)]
+            groups = next((b for b in blocks if isinstance(b, dict) and b and
+                           all(isinstance(g, dict) and "hosts" in g for g in b.values())), {})
+            for number, book in enumerate(books, 1):
+                plays = rewrite(book, sim, modules)
+                if any(p["hosts"] == "admin_workstations" for p in plays):
+                    problems += run_job("readme_%s_%d" % (role, number), plays, windows, first_ws, sim, work)
+                else:
+                    inventory = {"all": {"hosts": local["all"]["hosts"], "children": groups}}
+                    problems += run_job("readme_%s_%d" % (role, number), plays, inventory, None, sim, work)
     finally:
         if len(sys.argv) <= 2:
             shutil.rmtree(work, ignore_errors=True)
@@ -302,7 +331,7 @@ def main():
         for line in problems:
             print("  %s" % line)
         sys.exit(1)
-    print("ok: every module's EXAMPLES and the guides' role playbooks ran against the simulator")
+    print("ok: every module's EXAMPLES and the guides' and role READMEs' playbooks ran against the simulator")
 
 
 if __name__ == "__main__":
