@@ -327,11 +327,12 @@ class TokenCacheFile:
         self.cache = PersistedTokenCache(FilePersistence(path), lock_location=path + ".msal.lock")
 
     @contextlib.contextmanager
-    def locked(self):
+    def locked(self, shared=False):
+        """Exclusive for "read -> acquire -> write"; shared for a read that makes no request."""
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if HAS_FCNTL:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield self.cache
         finally:
             try:
@@ -350,7 +351,7 @@ class _MemoryCache:
         self.cache = msal.SerializableTokenCache() if HAS_MSAL else None
 
     @contextlib.contextmanager
-    def locked(self):
+    def locked(self, shared=False):
         yield self.cache
 
 
@@ -418,8 +419,8 @@ class TokenProvider:
         """Controller side of device code: show the URL and code, wait, cache the result (lock held throughout,
         so parallel tasks wait for this sign-in instead of starting their own)."""
         scopes = self._scopes(resource)
+        app = self._application()
         with self._locked():
-            app = self._application()
             cached = self._silent(app, scopes)
             if cached:
                 return self._finish(cached, resource), False
@@ -450,8 +451,8 @@ class TokenProvider:
         return self._store
 
     @contextlib.contextmanager
-    def _locked(self):
-        with self._store_for().locked():
+    def _locked(self, shared=False):
+        with self._store_for().locked(shared=shared):
             yield
 
     def _instance_discovery(self):
@@ -496,39 +497,51 @@ class TokenProvider:
         if self.method == "access_token":
             return self._given_token(resource, force)
         scopes = self._scopes(resource)
-        with self._locked():
-            try:
-                app = self._application()
-                if self.method in ("client_secret", "certificate"):
-                    if force:
-                        self._drop_cached_app_tokens(app, scopes)
+        try:
+            # Built outside the lock: msal reads the tenant's OpenID configuration here, and forks
+            # need not wait for each other's discovery requests.
+            app = self._application()
+            if self.method in ("client_secret", "certificate") and not force:
+                # Reading a cached app token makes no request, so forks do it side by side.
+                with self._locked(shared=True):
                     result = app.acquire_token_silent(scopes, account=None)
-                    if not result:
-                        self.token_requests += 1
-                        result = app.acquire_token_for_client(scopes=scopes)
-                elif self.method == "managed_identity":
-                    if force:
-                        self._drop_cached_app_tokens(app, scopes, resource=resource)
-                    result = app.acquire_token_for_client(resource=resource)
-                elif self.method == "password":
-                    result = self._silent(app, scopes, force=force)
-                    if not result:
-                        self.token_requests += 1
-                        result = app.acquire_token_by_username_password(
-                            self.params["user_principal_name"], self.params["password"], scopes=scopes)
-                else:  # device_code: the controller signed in already (exo_connect's action plugin)
-                    result = self._silent(app, scopes, force=force)
-                    if not result:
-                        upn = self.params.get("user_principal_name")
-                        raise ExoAuthError(SIGN_IN_FIRST.format(who=" for %s" % upn if upn else ""),
-                                           code="sign_in_required")
-            except ExoAuthError:
-                raise
-            except ExoConfigError:
-                raise
-            except Exception as exc:  # pylint: disable=broad-except
-                raise self._translate_exception(exc)
-            return self._finish(result, resource)
+                if result and "access_token" in result:
+                    return self._finish(result, resource)
+            with self._locked():
+                result = self._acquire_locked(app, resource, scopes, force)
+        except (ExoAuthError, ExoConfigError):
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise self._translate_exception(exc)
+        return self._finish(result, resource)
+
+    def _acquire_locked(self, app, resource, scopes, force):
+        """Cache lookup and, when needed, the one token request; the caller holds the exclusive lock."""
+        if self.method in ("client_secret", "certificate"):
+            if force:
+                self._drop_cached_app_tokens(app, scopes)
+            result = app.acquire_token_silent(scopes, account=None)
+            if not result:
+                self.token_requests += 1
+                result = app.acquire_token_for_client(scopes=scopes)
+            return result
+        if self.method == "managed_identity":
+            if force:
+                self._drop_cached_app_tokens(app, scopes, resource=resource)
+            return app.acquire_token_for_client(resource=resource)
+        if self.method == "password":
+            result = self._silent(app, scopes, force=force)
+            if not result:
+                self.token_requests += 1
+                result = app.acquire_token_by_username_password(
+                    self.params["user_principal_name"], self.params["password"], scopes=scopes)
+            return result
+        # device_code: the controller signed in already (exo_connect's action plugin)
+        result = self._silent(app, scopes, force=force)
+        if not result:
+            upn = self.params.get("user_principal_name")
+            raise ExoAuthError(SIGN_IN_FIRST.format(who=" for %s" % upn if upn else ""), code="sign_in_required")
+        return result
 
     def _drop_cached_app_tokens(self, app, scopes, resource=None):
         """Remove cached app-only access tokens for the scopes, so a token the service refused is not reused."""
