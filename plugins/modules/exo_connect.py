@@ -185,6 +185,7 @@ connection:
       sample: Contoso
 """
 
+import re
 import uuid
 
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._errors import ExoAuthError, ExoError
@@ -195,11 +196,18 @@ from ansible_collections.m365ops.exchange_online.plugins.module_utils._auth impo
 VERIFY_CMDLET = {"exchange": "Get-OrganizationConfig", "security_compliance": "Get-Label"}
 
 
+def service_text(message):
+    """The service's own words from an ExoClient 401/403 message (which adds its own advice around them)."""
+    match = re.search(r"\(HTTP \d{3}\): (.+?)\.?(?: App-only sign-in needs| Assign an Exchange directory role|$)", message)
+    return match.group(1).rstrip(".") if match else message
+
+
 def explain_service_refusal(module, exc, service):
     """Exchange's 401/403 after a good token: missing application permission or directory role (reference §8, §12)."""
     status = getattr(exc, "status", None)
     if status not in (401, 403):
         return None
+    said = service_text(exc.message)
     tokens = module.tokens
     target = "Exchange Online" if service == "exchange" else "Security & Compliance"
     if tokens.app_only:
@@ -207,25 +215,25 @@ def explain_service_refusal(module, exc, service):
             return ExoAuthError(
                 "%s refused app %s (HTTP 401): the app has no Exchange.ManageAsApp application permission with admin "
                 "consent. Add API permission Office 365 Exchange Online > Exchange.ManageAsApp to the app registration "
-                "and grant admin consent. Service said: %s" % (target, tokens.app_id, exc.message),
+                "and grant admin consent. The service said: %s." % (target, tokens.app_id, said),
                 status=status, code=exc.code or "missing_exchange_manage_as_app", details=exc.details)
         return ExoAuthError(
             "%s refused app %s (HTTP 403): the app has no Exchange directory role, so its session has no RBAC rights. "
             "Assign a role such as Exchange Administrator (or Compliance Administrator for Security & Compliance) to "
-            "the app's service principal in Entra ID. Service said: %s" % (target, tokens.app_id, exc.message),
+            "the app's service principal in Entra ID. The service said: %s." % (target, tokens.app_id, said),
             status=status, code=exc.code or "missing_directory_role", details=exc.details)
     if status == 401 and tokens.method == "access_token":
         return ExoAuthError(
             "%s refused the given access_token (HTTP 401): it is expired, revoked or for another resource or tenant. "
-            "Service said: %s" % (target, exc.message), status=status, code=exc.code, details=exc.details)
+            "The service said: %s." % (target, said), status=status, code=exc.code, details=exc.details)
     if status == 401 and module.params.get("delegated_organization"):
         return ExoAuthError(
             "%s refused access to %s (HTTP 401): the signed-in account has no partner (delegated admin) access to that "
-            "tenant. Service said: %s" % (target, module.params["delegated_organization"], exc.message),
+            "tenant. The service said: %s." % (target, module.params["delegated_organization"], said),
             status=status, code=exc.code, details=exc.details)
     return ExoAuthError(
         "%s refused the signed-in account (HTTP %d): it needs an Exchange admin role (for example Exchange Administrator). "
-        "Service said: %s" % (target, status, exc.message), status=status, code=exc.code, details=exc.details)
+        "The service said: %s." % (target, status, said), status=status, code=exc.code, details=exc.details)
 
 
 def main():

@@ -173,3 +173,10 @@ def test_transport_errors_pass_through(run):
 def test_ambiguous_credentials(run):
     result = run([], app_id=APP, organization="o", client_secret="s-secret", certificate_path="/tmp/x.pem")
     assert result["_failed"] and "auth_method=auto cannot choose" in result["msg"]
+
+
+def test_service_text_keeps_only_the_service_words():
+    message = ("Exchange Online denied Get-OrganizationConfig (HTTP 403): The role isn't supported. Assign an Exchange "
+               "directory role (for example Exchange Administrator) to the app's service principal or the signed-in user.")
+    assert exo_connect.service_text(message) == "The role isn't supported"
+    assert exo_connect.service_text("plain text") == "plain text"
