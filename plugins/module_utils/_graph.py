@@ -241,7 +241,7 @@ def parse_range(value, label="ip_ranges"):
                                  % (label, shown, length, ip.version, ip.max_prefixlen))
     else:
         length = ip.max_prefixlen
-    network = ipaddress.ip_network("%s/%d" % (ip, length), strict=False)
+    network = ipaddress.ip_network((ip, length), strict=False)
     if network.network_address != ip:
         raise ExoConfigError("%s %s has host bits set; use %s for the whole network or %s/%d for the single address."
                              % (label, shown, network, ip, ip.max_prefixlen))
@@ -254,13 +254,14 @@ def parse_range(value, label="ip_ranges"):
 
 # Address space a user might copy from an intranet by mistake (RFC 1918, shared/CGNAT, loopback,
 # link-local, IPv6 unique-local): Entra ID only ever sees public egress addresses.
-_INTERNAL = [ipaddress.ip_network(n) for n in (
+_INTERNAL = [(n.version, int(n.network_address), int(n.broadcast_address)) for n in (ipaddress.ip_network(text) for text in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "fc00::/7", "fe80::/10", "::1/128")]
+    "fc00::/7", "fe80::/10", "::1/128"))]
 
 
 def _internal(network):
-    return any(network.version == block.version and network.overlaps(block) for block in _INTERNAL)
+    start, end = int(network.network_address), int(network.broadcast_address)
+    return any(network.version == version and start <= last and first <= end for version, first, last in _INTERNAL)
 
 
 def _overlaps(networks):

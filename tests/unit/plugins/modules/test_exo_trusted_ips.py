@@ -10,7 +10,6 @@ import json
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.common.warnings import get_warning_messages
 from ansible_collections.m365ops.exchange_online.plugins.module_utils import _graph
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 from ansible_collections.m365ops.exchange_online.plugins.modules import exo_trusted_ips
@@ -116,8 +115,11 @@ class Fail(Exception):
 def run(monkeypatch):
     state = {}
 
+    def warn(self, warning):
+        state["warnings"].append(warning)
+
     def exit_json(self, **kwargs):
-        kwargs.setdefault("warnings", list(get_warning_messages()))
+        kwargs.setdefault("warnings", list(state["warnings"]))
         raise Exit(kwargs)
 
     def fail_json(self, **kwargs):
@@ -127,6 +129,7 @@ def run(monkeypatch):
         state["graph_client_built"] = True
         return _graph.GraphClient(state["http"], None, BASE)
 
+    monkeypatch.setattr(ExoModule, "warn", warn)
     monkeypatch.setattr(ExoModule, "exit_json", exit_json)
     monkeypatch.setattr(ExoModule, "fail_json", fail_json)
     monkeypatch.setattr(ExoModule, "graph_client", graph_client)
@@ -134,6 +137,7 @@ def run(monkeypatch):
     def _run(fake, check_mode=False, diff=False, **args):
         state["http"] = fake
         state["graph_client_built"] = False
+        state["warnings"] = []
         args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
         try:
             from ansible.module_utils.testing import patch_module_args
