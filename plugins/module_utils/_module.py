@@ -35,6 +35,7 @@ from ansible_collections.m365ops.exchange_online.plugins.module_utils._auth impo
     MSAL_IMPORT_ERROR,
     BearerAuth,
     TokenProvider,
+    select_auth_method,
     token_identity,
 )
 
@@ -107,12 +108,19 @@ class ExoModule(AnsibleModule):
                 self.no_log_values.add(value)
         if not HAS_REQUESTS:
             self.fail_json(msg=missing_required_lib("requests"), exception=str(REQUESTS_IMPORT_ERROR))
-        if not HAS_MSAL and self.params.get("auth_method") != "access_token":
+        if not HAS_MSAL and self._auth_method_or_none() != "access_token":
             self.fail_json(msg=missing_required_lib("msal and msal-extensions"), exception=str(MSAL_IMPORT_ERROR))
         self._endpoints = None
         self._http = None
         self._tokens = None
         self.scc_base_uri = None
+
+    def _auth_method_or_none(self):
+        """The sign-in method the options select, or None when they are contradictory (reported later)."""
+        try:
+            return select_auth_method(self.params)
+        except ExoError:
+            return None
 
     # Lazily built pieces: a module that fails validation never touches the network.
     @property
