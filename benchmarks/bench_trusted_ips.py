@@ -125,11 +125,12 @@ def bench_module(work):
         playbook = os.path.join(work, "bench.yml")
         with open(playbook, "w") as handle:
             handle.write(PLAYBOOK)
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(work, "collections"), PATH=BIN + os.pathsep + os.environ["PATH"],
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(work, "collections"),
+                   PATH=BIN + os.pathsep + os.environ["PATH"],
                    ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
         start = time.perf_counter()
-        run = subprocess.run([os.path.join(BIN, "ansible-playbook"), playbook, "-e", "{\"endpoints\": %s, \"ranges\": %s}" % (json.dumps(endpoints), json.dumps(ranges_2000())),
-                              "-e", "ansible_python_interpreter=" + sys.executable],
+        extra_vars = json.dumps({"endpoints": endpoints, "ranges": ranges_2000(), "ansible_python_interpreter": sys.executable})
+        run = subprocess.run([os.path.join(BIN, "ansible-playbook"), playbook, "-e", extra_vars],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
         measured = time.perf_counter() - start
         if run.returncode != 0:
