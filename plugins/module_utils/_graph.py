@@ -33,10 +33,7 @@ from ansible_collections.m365ops.exchange_online.plugins.module_utils._errors im
     ExoServiceError,
 )
 
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported by the collection's modules
-    from urlparse import urlsplit  # type: ignore
+from urllib.parse import urlsplit
 
 NAMED_LOCATIONS_PATH = "/v1.0/identity/conditionalAccess/namedLocations"
 IP_NAMED_LOCATION = "#microsoft.graph.ipNamedLocation"
@@ -58,7 +55,7 @@ PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 # How many ranges one warning lists before "and N more".
 _SHOWN = 10
 
-# A stop for a service that keeps answering with a next page (each page holds at least one location).
+# A stop for a service that never stops answering with another next link.
 _MAX_PAGES = 1000
 
 
@@ -320,10 +317,14 @@ def normalize_ranges(values, label="ip_ranges"):
 
 
 def overlap_warnings(cidrs, new=None, label="ip_ranges"):
-    """Warnings for ranges contained in other ranges; with ``new``, only pairs involving one of those."""
+    """Warnings for ranges contained in other ranges.
+
+    With ``new`` (the ranges appended to a location's existing ones), only pairs of one new and one
+    existing range: pairs among the new ranges were already reported when they were normalised.
+    """
     new = set(new) if new is not None else None
     pairs = ["%s in %s" % (narrower, wider) for wider, narrower in _overlaps([ipaddress.ip_network(c) for c in cidrs])
-             if new is None or str(wider) in new or str(narrower) in new]
+             if new is None or (str(wider) in new) != (str(narrower) in new)]
     if not pairs:
         return []
     shown = ", ".join(pairs[:_SHOWN]) + (" and %d more" % (len(pairs) - _SHOWN) if len(pairs) > _SHOWN else "")

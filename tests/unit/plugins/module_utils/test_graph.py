@@ -255,6 +255,8 @@ def test_overlap_warnings_only_for_new_ranges():
     existing = ["203.0.113.0/24", "203.0.113.7/32"]
     assert _graph.overlap_warnings(existing + ["198.51.100.0/24"], new=["198.51.100.0/24"]) == []
     assert len(_graph.overlap_warnings(existing + ["203.0.113.64/26"], new=["203.0.113.64/26"])) == 1
+    # Both new: already reported by normalize_ranges.
+    assert _graph.overlap_warnings(["198.51.100.0/24", "198.51.100.0/25"], new=["198.51.100.0/24", "198.51.100.0/25"]) == []
 
 
 def test_comparison_is_order_insensitive_and_canonical():
