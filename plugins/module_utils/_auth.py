@@ -323,7 +323,12 @@ class TokenCacheFile:
         self.lock_path = path + ".lock"
         directory = os.path.dirname(path)
         if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
+            # Forks starting together may race to create it.
+            try:
+                os.makedirs(directory, 0o700)
+            except OSError:
+                if not os.path.isdir(directory):
+                    raise
         self.cache = PersistedTokenCache(FilePersistence(path), lock_location=path + ".msal.lock")
 
     @contextlib.contextmanager

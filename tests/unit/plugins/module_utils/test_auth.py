@@ -379,3 +379,17 @@ def test_cache_lock_serialises_acquisitions(tmp_path):
     # every "in" is followed by the same worker's "out": no two holders at once
     for index in range(0, len(events), 2):
         assert events[index][0] == "in" and events[index + 1] == ("out", events[index][1])
+
+
+def test_cache_directory_created_by_another_fork_is_fine(tmp_path, monkeypatch):
+    path = tmp_path / "race" / "token_cache.json"
+    real_makedirs = os.makedirs
+
+    def racing_makedirs(name, mode=0o777, exist_ok=False):
+        real_makedirs(name, mode, exist_ok=True)  # the other fork wins
+        if not exist_ok:
+            raise FileExistsError(17, "File exists", name)
+
+    monkeypatch.setattr(_auth.os, "makedirs", racing_makedirs)
+    _auth.TokenCacheFile(str(path))
+    assert path.parent.is_dir()
