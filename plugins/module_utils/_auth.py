@@ -424,18 +424,24 @@ class TokenProvider:
         """Controller side of device code: show the URL and code, wait, cache the result (lock held throughout,
         so parallel tasks wait for this sign-in instead of starting their own)."""
         scopes = self._scopes(resource)
-        app = self._application()
-        with self._locked():
-            cached = self._silent(app, scopes)
-            if cached:
-                return self._finish(cached, resource), False
-            flow = app.initiate_device_flow(scopes=scopes)
-            if "user_code" not in flow:
-                self._raise_entra(flow)
-            show(flow["message"])
-            result = app.acquire_token_by_device_flow(flow)
-            self.token_requests += 1
-            return self._finish(result, resource), True
+        try:
+            app = self._application()
+            with self._locked():
+                # A cached sign-in that can no longer be refreshed just means signing in again here.
+                cached = self._silent(app, scopes, renewable_only=True)
+                if cached:
+                    return self._finish(cached, resource), False
+                flow = app.initiate_device_flow(scopes=scopes)
+                if "user_code" not in flow:
+                    self._raise_entra(flow)
+                show(flow["message"])
+                result = app.acquire_token_by_device_flow(flow)
+                self.token_requests += 1
+                return self._finish(result, resource), True
+        except (ExoAuthError, ExoConfigError):
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise self._translate_exception(exc)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -559,7 +565,7 @@ class TokenProvider:
             if entry_target & target:
                 cache.remove_at(entry)
 
-    def _silent(self, app, scopes, force=False):
+    def _silent(self, app, scopes, force=False, renewable_only=False):
         upn = self.params.get("user_principal_name")
         accounts = app.get_accounts(username=upn) if upn else app.get_accounts()
         if not accounts:
@@ -572,7 +578,7 @@ class TokenProvider:
         result = app.acquire_token_silent_with_error(scopes, account=accounts[0], force_refresh=force)
         if result and "access_token" not in result:
             # An expired or revoked refresh token: password sign-ins start over, device code reports it.
-            if self.method == "device_code":
+            if self.method == "device_code" and not renewable_only:
                 raise ExoAuthError(
                     "The cached device code sign-in can no longer be refreshed (%s). Run "
                     "m365ops.exchange_online.exo_connect again to sign in." % self._short(result), code="sign_in_required")

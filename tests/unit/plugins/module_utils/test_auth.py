@@ -393,3 +393,37 @@ def test_cache_directory_created_by_another_fork_is_fine(tmp_path, monkeypatch):
     monkeypatch.setattr(_auth.os, "makedirs", racing_makedirs)
     _auth.TokenCacheFile(str(path))
     assert path.parent.is_dir()
+
+
+class StaleRefreshApp:
+    """A cache whose refresh token the service no longer accepts, then a device code flow."""
+
+    def __init__(self):
+        self.flows = 0
+
+    def get_accounts(self, username=None):
+        return [{"username": "mfa.admin@contoso.onmicrosoft.com"}]
+
+    def acquire_token_silent_with_error(self, scopes, account=None, force_refresh=False):
+        return {"error": "invalid_grant", "error_description": "AADSTS700082: The refresh token has expired."}
+
+    def initiate_device_flow(self, scopes):
+        return {"user_code": "ABCD", "message": "To sign in, enter the code ABCD"}
+
+    def acquire_token_by_device_flow(self, flow):
+        self.flows += 1
+        exp = int(time.time()) + 3600
+        return {"access_token": jwt({"exp": exp, "upn": "mfa.admin@contoso.onmicrosoft.com", "scp": "Exchange.Manage"})}
+
+
+def test_device_code_sign_in_starts_over_when_the_refresh_token_is_stale():
+    p = provider(user_principal_name="mfa.admin@contoso.onmicrosoft.com", auth_method="device_code")
+    p._app = StaleRefreshApp()
+    shown = []
+    token, prompted = p.device_code_sign_in(RESOURCE, shown.append)
+    assert prompted and shown == ["To sign in, enter the code ABCD"] and p._app.flows == 1
+    assert token.claims["upn"] == "mfa.admin@contoso.onmicrosoft.com"
+    # a module (not the controller) with the same stale cache says what to do
+    with pytest.raises(ExoAuthError) as caught:
+        p.get_token("https://other.example")
+    assert "can no longer be refreshed" in caught.value.message
