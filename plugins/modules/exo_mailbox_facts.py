@@ -107,13 +107,12 @@ seealso:
 
 EXAMPLES = r"""
 - name: Read mailboxes with app-only sign-in
-  hosts: localhost
   module_defaults:
     group/m365ops.exchange_online.exo:
       organization: contoso.onmicrosoft.com
       app_id: "{{ exo_app_id }}"
       certificate_path: /etc/exo/app.pem
-  tasks:
+  block:
     - name: Every shared mailbox, with its quotas
       m365ops.exchange_online.exo_mailbox_facts:
         recipient_type_details: [SharedMailbox]
@@ -122,7 +121,7 @@ EXAMPLES = r"""
 
     - name: Mailboxes close to their quota can be found by the numbers
       ansible.builtin.debug:
-        msg: "{{ ansible_facts.exo_mailboxes | selectattr('ProhibitSendQuota_bytes', 'lt', 10 * 1024 ** 3) | map(attribute='Alias') }}"
+        msg: "{{ ansible_facts.exo_mailboxes | selectattr('ProhibitSendQuota_bytes', 'lt', 10 * 1024**3) | map(attribute='Alias') }}"
 
 - name: One mailbox
   m365ops.exchange_online.exo_mailbox_facts:
