@@ -10,13 +10,11 @@ import time
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.m365ops.exchange_online.plugins.module_utils import _exo
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._auth import AccessToken, TokenProvider
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._errors import ExoAuthError, ExoHttpError
-from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 from ansible_collections.m365ops.exchange_online.plugins.modules import exo_connect
+from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import patch_exit, run_module
 
 APP = "00000000-1111-2222-3333-444444444444"
 TID = "6f9a4e1c-0f77-4c1d-9a52-3c1f0f6d2b11"
@@ -31,14 +29,6 @@ def jwt(claims):
 APP_CLAIMS = {"appid": APP, "tid": TID, "roles": ["Exchange.ManageAsApp"], "idtyp": "app"}
 USER_CLAIMS = {"appid": "fb78d390-0c51-40cd-8e17-fdbfab77341b", "tid": TID, "upn": "admin@contoso.onmicrosoft.com",
                "scp": "Exchange.Manage"}
-
-
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
 
 
 class FakeClient:
@@ -62,14 +52,7 @@ class FakeClient:
 
 @pytest.fixture
 def run(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
-
-    monkeypatch.setattr(ExoModule, "exit_json", exit_json)
-    monkeypatch.setattr(ExoModule, "fail_json", fail_json)
+    patch_exit(monkeypatch)
     monkeypatch.setattr(_exo, "ExoClient", FakeClient)
 
     def _run(outcome, claims=None, check_mode=False, **args):
@@ -80,24 +63,7 @@ def run(monkeypatch):
             monkeypatch.setattr(TokenProvider, "_acquire",
                                 lambda self, resource, force=False: AccessToken(jwt(dict(claims, exp=exp)), exp, dict(claims, exp=exp)))
         args = dict(args, _ansible_check_mode=check_mode, token_cache_path="")
-        try:
-            from ansible.module_utils.testing import patch_module_args
-        except ImportError:
-            monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-            patcher = None
-        else:
-            patcher = patch_module_args(args)
-            patcher.__enter__()
-        try:
-            exo_connect.main()
-        except Exit as outcome_:
-            return dict(outcome_.args[0], _failed=False)
-        except Fail as outcome_:
-            return dict(outcome_.args[0], _failed=True)
-        finally:
-            if patcher is not None:
-                patcher.__exit__(None, None, None)
-        raise AssertionError("neither exit nor fail")
+        return run_module(monkeypatch, exo_connect.main, args)
 
     return _run
 

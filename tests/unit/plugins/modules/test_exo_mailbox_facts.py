@@ -8,28 +8,14 @@ import json
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible.module_utils.common.warnings import get_warning_messages
 from ansible_collections.m365ops.exchange_online.plugins.module_utils import _exo
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 from ansible_collections.m365ops.exchange_online.plugins.modules import exo_mailbox_facts
+from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import FakeResponse, patch_exit, run_module
 
 BASE = "https://outlook.example"
 URL = BASE + "/adminapi/beta/contoso.onmicrosoft.com/InvokeCommand"
-
-
-class FakeResponse:
-    def __init__(self, status, body):
-        self.status_code = status
-        self.text = json.dumps(body)
-        self.content = self.text.encode()
-        self.headers = {}
-
-    def json(self):
-        return json.loads(self.text)
-
-    def close(self):
-        pass
 
 
 class FakeExchange:
@@ -75,36 +61,16 @@ class FakeExchange:
                 "ProhibitSendQuota": "99 GB (106,300,440,576 bytes)", "AuditLogAgeLimit": "90.00:00:00"}
 
 
-class Exit(Exception):
-    def __init__(self, kwargs):
-        super().__init__(kwargs)
-        self.result = kwargs
-
-
-class Fail(Exception):
-    def __init__(self, kwargs):
-        super().__init__(kwargs)
-        self.result = kwargs
-
-
 @pytest.fixture
 def run(monkeypatch):
     state = {}
-
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("warnings", list(get_warning_messages()))
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
 
     def exo_client(self, service="exchange"):
         state["client_built"] = True
         return _exo.ExoClient(state["http"], None, BASE, "contoso.onmicrosoft.com", "UPN:admin@contoso.com",
                               warn=self.warn)
 
-    monkeypatch.setattr(ExoModule, "exit_json", exit_json)
-    monkeypatch.setattr(ExoModule, "fail_json", fail_json)
+    patch_exit(monkeypatch, warnings=get_warning_messages)
     monkeypatch.setattr(ExoModule, "exo_client", exo_client)
 
     def _run(fake, check_mode=False, **args):
@@ -112,24 +78,9 @@ def run(monkeypatch):
         state["client_built"] = False
         args = dict(args, _ansible_check_mode=check_mode, organization="contoso.onmicrosoft.com",
                     auth_method="access_token", access_token="token")
-        try:
-            from ansible.module_utils.testing import patch_module_args
-        except ImportError:  # ansible-core < 2.19
-            monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-            patcher = None
-        else:
-            patcher = patch_module_args(args)
-            patcher.__enter__()
-        try:
-            exo_mailbox_facts.main()
-        except (Exit, Fail) as outcome:
-            outcome.result["_failed"] = isinstance(outcome, Fail)
-            outcome.result["_client_built"] = state["client_built"]
-            return outcome.result
-        finally:
-            if patcher is not None:
-                patcher.__exit__(None, None, None)
-        raise AssertionError("the module neither exited nor failed")
+        result = run_module(monkeypatch, exo_mailbox_facts.main, args)
+        result["_client_built"] = state["client_built"]
+        return result
 
     return _run
 

@@ -5,30 +5,16 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible_collections.m365ops.exchange_online.plugins.module_utils import _graph
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 from ansible_collections.m365ops.exchange_online.plugins.modules import exo_trusted_ips
+from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import FakeResponse, module_args, patch_exit, run_module
 
 BASE = "https://graph.example"
 COLLECTION = BASE + "/v1.0/identity/conditionalAccess/namedLocations"
-
-
-class FakeResponse:
-    def __init__(self, status, body=None):
-        self.status_code = status
-        self._body = body
-        self.text = "" if body is None else json.dumps(body)
-        self.reason = "reason"
-
-    def json(self):
-        if self._body is None:
-            raise ValueError("no body")
-        return self._body
 
 
 class FakeGraph:
@@ -99,39 +85,20 @@ SEED = [
 ]
 
 
-class Exit(Exception):
-    def __init__(self, kwargs):
-        super().__init__(kwargs)
-        self.result = kwargs
-
-
-class Fail(Exception):
-    def __init__(self, kwargs):
-        super().__init__(kwargs)
-        self.result = kwargs
-
-
 @pytest.fixture
 def run(monkeypatch):
     state = {}
 
+    # The module's warnings are recorded here, not in ansible's process-wide list, so no test sees another's.
     def warn(self, warning):
         state["warnings"].append(warning)
-
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("warnings", list(state["warnings"]))
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise Fail(kwargs)
 
     def graph_client(self):
         state["graph_client_built"] = True
         return _graph.GraphClient(state["http"], None, BASE)
 
     monkeypatch.setattr(ExoModule, "warn", warn)
-    monkeypatch.setattr(ExoModule, "exit_json", exit_json)
-    monkeypatch.setattr(ExoModule, "fail_json", fail_json)
+    patch_exit(monkeypatch, warnings=lambda: state["warnings"])
     monkeypatch.setattr(ExoModule, "graph_client", graph_client)
 
     def _run(fake, check_mode=False, diff=False, **args):
@@ -139,24 +106,9 @@ def run(monkeypatch):
         state["graph_client_built"] = False
         state["warnings"] = []
         args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-        try:
-            from ansible.module_utils.testing import patch_module_args
-        except ImportError:  # ansible-core < 2.19
-            monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-            patcher = None
-        else:
-            patcher = patch_module_args(args)
-            patcher.__enter__()
-        try:
-            exo_trusted_ips.main()
-        except (Exit, Fail) as outcome:
-            outcome.result["_failed"] = isinstance(outcome, Fail)
-            outcome.result["_client_built"] = state["graph_client_built"]
-            return outcome.result
-        finally:
-            if patcher is not None:
-                patcher.__exit__(None, None, None)
-        raise AssertionError("the module neither exited nor failed")
+        result = run_module(monkeypatch, exo_trusted_ips.main, args)
+        result["_client_built"] = state["graph_client_built"]
+        return result
 
     return _run
 
@@ -299,14 +251,8 @@ def test_graph_endpoint_of_each_cloud(monkeypatch, environment, graph_root):
     """The module's Graph client talks to the Graph root of the chosen cloud (no request is made here)."""
     args = {"name": "x", "exchange_environment_name": environment, "organization": "contoso.onmicrosoft.com",
             "access_token": "not-a-real-token", "auth_method": "access_token"}
-    try:
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:  # ansible-core < 2.19
-        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
+    with module_args(monkeypatch, args):
         module = ExoModule(argument_spec=dict(name=dict(type="str")), supports_check_mode=True)
-    else:
-        with patch_module_args(args):
-            module = ExoModule(argument_spec=dict(name=dict(type="str")), supports_check_mode=True)
     client = module.graph_client()
     assert client.collection_url == graph_root + "/v1.0/identity/conditionalAccess/namedLocations"
     assert client.auth.resource == graph_root
