@@ -12,7 +12,19 @@ import contextlib
 import json
 
 from ansible.module_utils import basic
+from ansible.module_utils.common.warnings import get_warning_messages
+from ansible_collections.m365ops.exchange_online.plugins.module_utils import _exo
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
+
+
+class FakeHttp:
+    """Base of the fake HTTP layers: what the clients read from the collection's session besides request()."""
+
+    max_retries = 5
+
+    @staticmethod
+    def redact(text):
+        return text
 
 
 class FakeResponse:
@@ -93,3 +105,30 @@ def run_module(monkeypatch, main, args):
         except (Exit, Fail) as outcome:
             return dict(outcome.result, _failed=isinstance(outcome, Fail))
     raise AssertionError("the module neither exited nor failed")
+
+
+def exo_runner(monkeypatch, main, base_uri):
+    """A runner for a module on the Exchange Online REST client: ``run(fake, check_mode=False, **args)``.
+
+    ExoModule.exo_client builds a real ExoClient at base_uri over ``fake`` (the HTTP layer), for the tenant
+    contoso.onmicrosoft.com with an access token. The result carries ``_services``: the services the module
+    asked a client for, in order. Warnings come from ansible's own warning list, as in a real module run.
+    """
+    state = {}
+
+    def exo_client(self, service="exchange"):
+        state["services"].append(service)
+        return _exo.ExoClient(state["http"], None, base_uri, "contoso.onmicrosoft.com", "UPN:admin@contoso.com",
+                              warn=self.warn)
+
+    patch_exit(monkeypatch, warnings=get_warning_messages)
+    monkeypatch.setattr(ExoModule, "exo_client", exo_client)
+
+    def run(fake, check_mode=False, **args):
+        state["http"] = fake
+        state["services"] = []
+        args = dict(args, _ansible_check_mode=check_mode, organization="contoso.onmicrosoft.com",
+                    auth_method="access_token", access_token="token")
+        return dict(run_module(monkeypatch, main, args), _services=list(state["services"]))
+
+    return run

@@ -8,28 +8,19 @@ import json
 
 import pytest
 
-from ansible.module_utils.common.warnings import get_warning_messages
-from ansible_collections.m365ops.exchange_online.plugins.module_utils import _exo
-from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 from ansible_collections.m365ops.exchange_online.plugins.modules import exo_command
-from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import FakeResponse, patch_exit, run_module
+from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import FakeHttp, FakeResponse, exo_runner
 
 BASE = "https://outlook.example"
 NO_CHANGE = "The command completed successfully but no settings of 'user1' have been modified."
 
 
-class FakeExchange:
+class FakeExchange(FakeHttp):
     """Set-Mailbox keeps AuditEnabled per mailbox and warns when nothing changes; Get-* return fixed objects."""
-
-    max_retries = 5
 
     def __init__(self):
         self.calls = []
         self.audit = {"user1": False}
-
-    @staticmethod
-    def redact(text):
-        return text
 
     def request(self, method, url, headers=None, data=None, params=None, auth=None, **kwargs):
         body = json.loads(data)["CmdletInput"]
@@ -52,26 +43,7 @@ class FakeExchange:
 
 @pytest.fixture
 def run(monkeypatch):
-    state = {}
-
-    def exo_client(self, service="exchange"):
-        state["services"].append(service)
-        return _exo.ExoClient(state["http"], None, BASE, "contoso.onmicrosoft.com", "UPN:admin@contoso.com",
-                              warn=self.warn)
-
-    patch_exit(monkeypatch, warnings=get_warning_messages)
-    monkeypatch.setattr(ExoModule, "exo_client", exo_client)
-
-    def _run(fake, check_mode=False, **args):
-        state["http"] = fake
-        state["services"] = []
-        args = dict(args, _ansible_check_mode=check_mode, organization="contoso.onmicrosoft.com",
-                    auth_method="access_token", access_token="token")
-        result = run_module(monkeypatch, exo_command.main, args)
-        result["_services"] = list(state["services"])
-        return result
-
-    return _run
+    return exo_runner(monkeypatch, exo_command.main, BASE)
 
 
 def test_set_ladder_check_real_check_real(run):

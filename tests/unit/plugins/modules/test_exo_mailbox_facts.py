@@ -8,28 +8,20 @@ import json
 
 import pytest
 
-from ansible.module_utils.common.warnings import get_warning_messages
 from ansible_collections.m365ops.exchange_online.plugins.module_utils import _exo
-from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 from ansible_collections.m365ops.exchange_online.plugins.modules import exo_mailbox_facts
-from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import FakeResponse, patch_exit, run_module
+from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import FakeHttp, FakeResponse, exo_runner
 
 BASE = "https://outlook.example"
 URL = BASE + "/adminapi/beta/contoso.onmicrosoft.com/InvokeCommand"
 
 
-class FakeExchange:
+class FakeExchange(FakeHttp):
     """Get-Mailbox over N generated mailboxes, paging by 2, honouring ResultSize like the service."""
-
-    max_retries = 5
 
     def __init__(self, count=5):
         self.count = count
         self.calls = []
-
-    @staticmethod
-    def redact(text):
-        return text
 
     def request(self, method, url, headers=None, data=None, params=None, auth=None, **kwargs):
         body = json.loads(data)["CmdletInput"]
@@ -63,23 +55,11 @@ class FakeExchange:
 
 @pytest.fixture
 def run(monkeypatch):
-    state = {}
-
-    def exo_client(self, service="exchange"):
-        state["client_built"] = True
-        return _exo.ExoClient(state["http"], None, BASE, "contoso.onmicrosoft.com", "UPN:admin@contoso.com",
-                              warn=self.warn)
-
-    patch_exit(monkeypatch, warnings=get_warning_messages)
-    monkeypatch.setattr(ExoModule, "exo_client", exo_client)
+    run_exo = exo_runner(monkeypatch, exo_mailbox_facts.main, BASE)
 
     def _run(fake, check_mode=False, **args):
-        state["http"] = fake
-        state["client_built"] = False
-        args = dict(args, _ansible_check_mode=check_mode, organization="contoso.onmicrosoft.com",
-                    auth_method="access_token", access_token="token")
-        result = run_module(monkeypatch, exo_mailbox_facts.main, args)
-        result["_client_built"] = state["client_built"]
+        result = run_exo(fake, check_mode=check_mode, **args)
+        result["_client_built"] = bool(result["_services"])
         return result
 
     return _run

@@ -11,13 +11,13 @@ import pytest
 from ansible_collections.m365ops.exchange_online.plugins.module_utils import _graph
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 from ansible_collections.m365ops.exchange_online.plugins.modules import exo_trusted_ips
-from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import FakeResponse, module_args, patch_exit, run_module
+from ansible_collections.m365ops.exchange_online.tests.unit.plugins.modules._helpers import FakeHttp, FakeResponse, module_args, patch_exit, run_module
 
 BASE = "https://graph.example"
 COLLECTION = BASE + "/v1.0/identity/conditionalAccess/namedLocations"
 
 
-class FakeGraph:
+class FakeGraph(FakeHttp):
     """The HTTP layer GraphClient talks to: an in-memory tenant with Graph's rules and 2 locations per page."""
 
     def __init__(self, locations=(), write_permission=True):
@@ -25,10 +25,6 @@ class FakeGraph:
         self.calls = []
         self.write_permission = write_permission
         self.next_id = 1
-
-    @staticmethod
-    def redact(text):
-        return text
 
     def request(self, method, url, headers=None, json=None, params=None, auth=None, **kwargs):
         self.calls.append((method, url.split("?")[0], copy.deepcopy(json)))
