@@ -23,20 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import stat
-import subprocess
 import sys
 import tempfile
 import time
 
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.dirname(sys.executable)
-SYSTEM_MAILBOX = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
-MINIMUM = ("Alias,DisplayName,DistinguishedName,EmailAddresses,ExchangeVersion,ExternalDirectoryObjectId,Guid,Id,Name,"
-           "OrganizationId,PrimarySmtpAddress,RecipientType,RecipientTypeDetails,UserPrincipalName")
+from _common import ansible_env, client_credentials_token, link_collection, read_mailboxes, run_playbook, start_simulator, stop
 
 PLAYBOOK = """---
 - name: Read every mailbox with exo_mailbox_facts
@@ -76,47 +70,13 @@ sys.exit(rc)
 """
 
 
-def start_simulator(state_dir, mailboxes):
-    log = open(os.path.join(state_dir, "simulator.log"), "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.simulator", "--state-dir", state_dir, "--mailboxes",
-                             str(mailboxes), "--workstations", "0"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    endpoints = os.path.join(state_dir, "endpoints.json")
-    deadline = time.time() + 120
-    while not (os.path.exists(endpoints) and os.path.getsize(endpoints)):
-        if proc.poll() is not None:
-            raise SystemExit("the simulator exited early; see %s" % log.name)
-        if time.time() > deadline:
-            proc.terminate()
-            raise SystemExit("the simulator did not start within 120 s")
-        time.sleep(0.2)
-    with open(endpoints) as handle:
-        return proc, json.load(handle)
-
-
 def bare_loop(endpoints):
     """The baseline: the same pages with requests, parsed and dropped. Returns (seconds, mailboxes)."""
     session = requests.Session()
     session.trust_env = False
     start = time.perf_counter()
-    app = endpoints["apps"]["full"]
-    resp = session.post(endpoints["authority"] + "/oauth2/v2.0/token", verify=endpoints["ca_path"], timeout=30, data={
-        "grant_type": "client_credentials", "client_id": app["app_id"], "client_secret": app["client_secret"],
-        "scope": endpoints["connection_uri"] + "/.default"})
-    resp.raise_for_status()
-    url = "%s/adminapi/beta/%s/InvokeCommand" % (endpoints["connection_uri"], endpoints["organization"])
-    headers = {"Authorization": "Bearer " + resp.json()["access_token"], "Content-Type": "application/json",
-               "X-AnchorMailbox": "UPN:%s@%s" % (SYSTEM_MAILBOX, endpoints["organization"]),
-               "X-ResponseFormat": "json", "Prefer": "odata.maxpagesize=1000"}
-    body = json.dumps({"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {"ResultSize": "Unlimited"}}})
-    params = {"$select": MINIMUM}
-    count = 0
-    while url:
-        resp = session.post(url, params=params, data=body, headers=headers, verify=endpoints["ca_path"], timeout=120)
-        resp.raise_for_status()
-        doc = resp.json()
-        count += len(doc["value"])
-        url = doc.get("@odata.nextLink")
-        params = None
+    access_token = client_credentials_token(session, endpoints, endpoints["connection_uri"])
+    count = read_mailboxes(session, endpoints, access_token, {"ResultSize": "Unlimited"})[1]
     return time.perf_counter() - start, count
 
 
@@ -131,17 +91,10 @@ def run_module(workdir, endpoints):
         handle.write(PLAYBOOK)
     with open(os.path.join(workdir, "endpoints.yml"), "w") as handle:
         json.dump({"endpoints": endpoints}, handle)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(workdir, "collections"),
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-               ANSIBLE_RETRY_FILES_ENABLED="false", PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    start = time.perf_counter()
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                           "-e", "ansible_python_interpreter=" + wrapper, "-e", "@" + os.path.join(workdir, "endpoints.yml"),
-                           playbook], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
-    total = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.stdout.write(proc.stdout.decode("utf-8", "replace")[-6000:])
-        raise SystemExit("the playbook failed (exit %d)" % proc.returncode)
+    env = ansible_env(os.path.join(workdir, "collections"), ANSIBLE_LOCALHOST_WARNING="false",
+                      ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_RETRY_FILES_ENABLED="false")
+    total = run_playbook(["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + wrapper,
+                          "-e", "@" + os.path.join(workdir, "endpoints.yml"), playbook], env, cwd=workdir)
     with open(stats) as handle:
         runs = [json.loads(line) for line in handle if line.strip()]
     # The wrapper also runs for the assert task's interpreter discovery on some versions; the module run is
@@ -157,19 +110,13 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="bench-facts-") as workdir:
         state_dir = os.path.join(workdir, "simulator")
-        os.makedirs(state_dir)
-        os.makedirs(os.path.join(workdir, "collections", "ansible_collections", "m365ops"))
-        os.symlink(ROOT, os.path.join(workdir, "collections", "ansible_collections", "m365ops", "exchange_online"))
+        link_collection(os.path.join(workdir, "collections"))
         proc, endpoints = start_simulator(state_dir, args.mailboxes)
         try:
             bare, count = bare_loop(endpoints)
             module, peak_mib, playbook = run_module(workdir, endpoints)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
     if count != args.mailboxes:
         raise SystemExit("the bare loop read %d mailboxes, expected %d" % (count, args.mailboxes))

@@ -17,45 +17,14 @@ No number is asserted. Usage (from the repository root): ``.venv/bin/python benc
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYSTEM_MAILBOX = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
-MINIMUM = ("Alias,DisplayName,DistinguishedName,EmailAddresses,ExchangeVersion,ExternalDirectoryObjectId,Guid,Id,Name,"
-           "OrganizationId,PrimarySmtpAddress,RecipientType,RecipientTypeDetails,UserPrincipalName")
-
-
-def start_simulator(state_dir, mailboxes):
-    log = open(os.path.join(state_dir, "simulator.log"), "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.simulator", "--state-dir", state_dir, "--mailboxes",
-                             str(mailboxes), "--workstations", "0"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    endpoints = os.path.join(state_dir, "endpoints.json")
-    deadline = time.time() + 120
-    while not (os.path.exists(endpoints) and os.path.getsize(endpoints)):
-        if proc.poll() is not None:
-            raise SystemExit("the simulator exited early; see %s" % log.name)
-        if time.time() > deadline:
-            proc.terminate()
-            raise SystemExit("the simulator did not start within 120 s")
-        time.sleep(0.2)
-    with open(endpoints) as handle:
-        return proc, json.load(handle)
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+from _common import client_credentials_token, read_mailboxes, start_simulator, stop
 
 
 def rss_mib(pid):
@@ -66,35 +35,6 @@ def rss_mib(pid):
     return float("nan")
 
 
-def token(session, endpoints):
-    app = endpoints["apps"]["full"]
-    resp = session.post(endpoints["authority"] + "/oauth2/v2.0/token", verify=endpoints["ca_path"], timeout=30, data={
-        "grant_type": "client_credentials", "client_id": app["app_id"], "client_secret": app["client_secret"],
-        "scope": endpoints["connection_uri"] + "/.default"})
-    resp.raise_for_status()
-    return resp.json()["access_token"]
-
-
-def read_all(session, endpoints, access_token, parameters, select=MINIMUM):
-    """Every page of Get-Mailbox; returns (pages, mailboxes)."""
-    url = "%s/adminapi/beta/%s/InvokeCommand" % (endpoints["connection_uri"], endpoints["organization"])
-    headers = {"Authorization": "Bearer " + access_token, "Content-Type": "application/json",
-               "X-AnchorMailbox": "UPN:%s@%s" % (SYSTEM_MAILBOX, endpoints["organization"]),
-               "X-ResponseFormat": "json", "Prefer": "odata.maxpagesize=1000"}
-    body = json.dumps({"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": parameters}})
-    params = {"$select": select}
-    pages = count = 0
-    while url:
-        resp = session.post(url, params=params, data=body, headers=headers, verify=endpoints["ca_path"], timeout=120)
-        resp.raise_for_status()
-        doc = resp.json()
-        pages += 1
-        count += len(doc["value"])
-        url = doc.get("@odata.nextLink")
-        params = None
-    return pages, count
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--mailboxes", type=int, default=100000)
@@ -102,8 +42,6 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as workdir:
         small_dir, big_dir = os.path.join(workdir, "small"), os.path.join(workdir, "big")
-        os.makedirs(small_dir)
-        os.makedirs(big_dir)
         small = start_simulator(small_dir, 10)[0]
         big, endpoints = start_simulator(big_dir, args.mailboxes)
         try:
@@ -111,14 +49,14 @@ def main():
             rss_small, rss_big_start = rss_mib(small.pid), rss_mib(big.pid)
             session = requests.Session()
             session.trust_env = False
-            access_token = token(session, endpoints)
+            access_token = client_credentials_token(session, endpoints, endpoints["connection_uri"])
             start = time.perf_counter()
-            pages, count = read_all(session, endpoints, access_token, {"ResultSize": "Unlimited"})
+            pages, count = read_mailboxes(session, endpoints, access_token, {"ResultSize": "Unlimited"})
             paging = time.perf_counter() - start
             start = time.perf_counter()
-            f_pages, f_count = read_all(session, endpoints, access_token,
-                                        {"ResultSize": "Unlimited", "Filter": "RecipientTypeDetails -eq 'RoomMailbox' "
-                                         "-and DisplayName -like 'Room North*'"})
+            f_pages, f_count = read_mailboxes(session, endpoints, access_token,
+                                              {"ResultSize": "Unlimited", "Filter": "RecipientTypeDetails -eq 'RoomMailbox' "
+                                               "-and DisplayName -like 'Room North*'"})
             scan = time.perf_counter() - start
             rss_big_end = rss_mib(big.pid)
         finally:

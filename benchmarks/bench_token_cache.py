@@ -19,16 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 
-import requests
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.dirname(sys.executable)
+from _common import ansible_env, counters, link_collection, run_playbook, start_simulator, stop
 
 PLAYBOOK = """---
 - name: Cloud tasks on every host
@@ -51,24 +45,8 @@ PLAYBOOK = """---
 """
 
 
-def start_simulator(state):
-    proc = subprocess.Popen([sys.executable, "-m", "tests.simulator", "--state-dir", state, "--mailboxes", "100",
-                             "--workstations", "0"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    path = os.path.join(state, "endpoints.json")
-    for _attempt in range(300):
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as handle:
-                return proc, json.load(handle)
-        if proc.poll() is not None:
-            raise SystemExit("the simulator exited (rc %s)" % proc.returncode)
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    raise SystemExit("the simulator did not start")
-
-
 def token_requests(endpoints):
-    counters = requests.get(endpoints["control_uri"] + "/counters", timeout=10).json()
-    return sum(int(v) for v in counters.get("token_requests", {}).values())
+    return sum(int(v) for v in counters(endpoints).get("token_requests", {}).values())
 
 
 def run_play(work, endpoints, hosts, tasks, cache_path):
@@ -82,15 +60,10 @@ def run_play(work, endpoints, hosts, tasks, cache_path):
     extra = os.path.join(work, "vars.json")
     with open(extra, "w", encoding="utf-8") as handle:
         json.dump({"endpoints": endpoints, "task_count": tasks, "cache_path": cache_path}, handle)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(work, "collections"), ANSIBLE_HOST_KEY_CHECKING="false")
+    env = ansible_env(os.path.join(work, "collections"), ANSIBLE_HOST_KEY_CHECKING="false")
     before = token_requests(endpoints)
-    started = time.monotonic()
-    done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "-f", str(hosts), "-e", "@" + extra,
-                           playbook], env=env, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if done.returncode:
-        print(done.stdout[-4000:])
-        raise SystemExit("the play failed (rc %d)" % done.returncode)
-    return time.monotonic() - started, token_requests(endpoints) - before
+    elapsed = run_playbook(["-i", inventory, "-f", str(hosts), "-e", "@" + extra, playbook], env, what="the play", tail=4000)
+    return elapsed, token_requests(endpoints) - before
 
 
 def main():
@@ -99,20 +72,16 @@ def main():
     parser.add_argument("--tasks", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-token-cache-") as work:
-        collections = os.path.join(work, "collections", "ansible_collections", "m365ops")
-        os.makedirs(collections)
-        os.symlink(ROOT, os.path.join(collections, "exchange_online"))
+        link_collection(os.path.join(work, "collections"))
         state = os.path.join(work, "simulator")
-        os.makedirs(state)
-        proc, endpoints = start_simulator(state)
+        proc, endpoints = start_simulator(state, 100, timeout=60)
         try:
             runs = args.hosts * args.tasks
             base_time, base_tokens = run_play(work, endpoints, args.hosts, args.tasks, "")
             cache_time, cache_tokens = run_play(work, endpoints, args.hosts, args.tasks,
                                                 os.path.join(work, "cache", "token_cache.json"))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop(proc)
     print("%d module runs (%d hosts x %d tasks, %d forks)" % (runs, args.hosts, args.tasks, args.hosts))
     print("  no token cache (baseline): %6.2f s, %d token requests" % (base_time, base_tokens))
     print("  shared token cache:        %6.2f s, %d token requests" % (cache_time, cache_tokens))

@@ -21,8 +21,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,8 +28,7 @@ import timeit
 
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.dirname(sys.executable)
+from _common import ansible_env, client_credentials_token, counters, link_collection, run_playbook, start_simulator, stop
 
 PLAYBOOK = """---
 - name: Keep a full named location
@@ -73,28 +70,11 @@ def bench_cidr(graph):
           % (measured * 1000, baseline * 1000, measured / baseline))
 
 
-def start_simulator(state):
-    proc = subprocess.Popen([sys.executable, "-m", "tests.simulator", "--state-dir", state, "--mailboxes", "10",
-                             "--workstations", "0"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    path = os.path.join(state, "endpoints.json")
-    deadline = time.time() + 60
-    while not os.path.exists(path):
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise SystemExit("the simulator did not start")
-        time.sleep(0.1)
-    with open(path) as handle:
-        return proc, json.load(handle)
-
-
 def baseline_reads(endpoints):
     """Token (client credentials) and every page of IP named locations, with plain requests."""
     session = requests.Session()
     session.trust_env = False
-    app = endpoints["apps"]["full"]
-    token = session.post(endpoints["authority"] + "/oauth2/v2.0/token", verify=endpoints["ca_path"], timeout=30, data={
-        "grant_type": "client_credentials", "client_id": app["app_id"], "client_secret": app["client_secret"],
-        "scope": endpoints["graph_uri"] + "/.default"}).json()["access_token"]
+    token = client_credentials_token(session, endpoints, endpoints["graph_uri"])
     url = endpoints["graph_uri"] + "/v1.0/identity/conditionalAccess/namedLocations"
     params = {"$filter": "isof('microsoft.graph.ipNamedLocation')"}
     count = 0
@@ -108,8 +88,7 @@ def baseline_reads(endpoints):
 
 def bench_module(work):
     state = os.path.join(work, "sim")
-    os.mkdir(state)
-    proc, endpoints = start_simulator(state)
+    proc, endpoints = start_simulator(state, 10, timeout=60)
     try:
         extra = [{"displayName": "Benchmark filler %03d" % i, "ipRanges": ["11.1.%d.0/24" % i]} for i in range(150)]
         extra.append({"displayName": "Benchmark full location", "ipRanges": ranges_2000()})
@@ -119,42 +98,25 @@ def bench_module(work):
         listed = baseline_reads(endpoints)
         baseline = time.perf_counter() - start
 
-        collections = os.path.join(work, "collections", "ansible_collections", "m365ops")
-        os.makedirs(collections)
-        os.symlink(ROOT, os.path.join(collections, "exchange_online"))
+        collections = link_collection(os.path.join(work, "collections"))
         playbook = os.path.join(work, "bench.yml")
         with open(playbook, "w") as handle:
             handle.write(PLAYBOOK)
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(work, "collections"),
-                   PATH=BIN + os.pathsep + os.environ["PATH"],
-                   ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-        start = time.perf_counter()
+        env = ansible_env(collections, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
         extra_vars = json.dumps({"endpoints": endpoints, "ranges": ranges_2000(), "ansible_python_interpreter": sys.executable})
-        run = subprocess.run([os.path.join(BIN, "ansible-playbook"), playbook, "-e", extra_vars],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-        measured = time.perf_counter() - start
-        if run.returncode != 0:
-            print(run.stdout[-3000:])
-            raise SystemExit("the playbook failed")
-        counters = requests.get(endpoints["control_uri"] + "/counters", timeout=30).json()
+        measured = run_playbook([playbook, "-e", extra_vars], env, tail=3000)
+        served = counters(endpoints)
         print("exo_trusted_ips, 2,000 ranges among %d IP named locations: playbook %.2f s, bare requests reads %.3f s, "
               "ratio %.1f (the playbook includes starting ansible-playbook and the module process)"
               % (listed, measured, baseline, measured / baseline))
-        print("Graph requests served: %s; writes: %s" % (counters.get("graph"), counters.get("writes", {}).get("graph", 0)))
+        print("Graph requests served: %s; writes: %s" % (served.get("graph"), served.get("writes", {}).get("graph", 0)))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main():
     with tempfile.TemporaryDirectory() as work:
-        collections = os.path.join(work, "import", "ansible_collections", "m365ops")
-        os.makedirs(collections)
-        os.symlink(ROOT, os.path.join(collections, "exchange_online"))
-        sys.path.insert(0, os.path.join(work, "import"))
+        sys.path.insert(0, link_collection(os.path.join(work, "import")))
         from ansible_collections.m365ops.exchange_online.plugins.module_utils import _graph  # pylint: disable=import-outside-toplevel
 
         bench_cidr(_graph)

@@ -22,15 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.dirname(sys.executable)
+from _common import ROOT, ansible_env, counters, link_collection, run_playbook, start_simulator, stop
 
 DEBUG_PLAY = """---
 - name: Baseline - one debug task per workstation
@@ -65,26 +62,8 @@ ROLE_PLAY = """---
 """
 
 
-def start_simulator(state_dir, hosts):
-    log = open(os.path.join(state_dir, "simulator.log"), "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.simulator", "--state-dir", state_dir, "--mailboxes", "10",
-                             "--workstations", str(hosts)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    endpoints = os.path.join(state_dir, "endpoints.json")
-    deadline = time.time() + 180
-    while not (os.path.exists(endpoints) and os.path.getsize(endpoints)):
-        if proc.poll() is not None:
-            raise SystemExit("the simulator exited early; see %s" % log.name)
-        if time.time() > deadline:
-            proc.terminate()
-            raise SystemExit("the simulator did not start within 180 s")
-        time.sleep(0.2)
-    with open(endpoints) as handle:
-        return proc, json.load(handle)
-
-
-def counters(control_uri):
-    with urllib.request.urlopen(control_uri + "/counters", timeout=30) as resp:
-        return json.load(resp).get("wsman", {})
+def wsman_counters(endpoints):
+    return counters(endpoints).get("wsman", {})
 
 
 def totals(wsman):
@@ -99,22 +78,14 @@ def delta(after, before):
     return dict((k, after.get(k, 0) - before.get(k, 0)) for k in sorted(set(after) | set(before)))
 
 
-def run_playbook(workdir, name, text, inventory, forks):
+def play(workdir, name, text, inventory, forks):
     path = os.path.join(workdir, name)
     with open(path, "w") as handle:
         handle.write(text)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(workdir, "collections"),
-               ANSIBLE_HOST_KEY_CHECKING="false", ANSIBLE_RETRY_FILES_ENABLED="false",
-               ANSIBLE_DISPLAY_OK_HOSTS="false", ANSIBLE_DISPLAY_SKIPPED_HOSTS="false",
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    start = time.perf_counter()
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "-f", str(forks), path],
-                          env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.stdout.write(proc.stdout.decode("utf-8", "replace")[-6000:])
-        raise SystemExit("%s failed (exit %d)" % (name, proc.returncode))
-    return elapsed
+    env = ansible_env(os.path.join(workdir, "collections"), ANSIBLE_HOST_KEY_CHECKING="false",
+                      ANSIBLE_RETRY_FILES_ENABLED="false", ANSIBLE_DISPLAY_OK_HOSTS="false",
+                      ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
+    return run_playbook(["-i", inventory, "-f", str(forks), path], env, what=name, cwd=workdir)
 
 
 def main():
@@ -125,32 +96,25 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="bench-winrm-") as workdir:
         state_dir = os.path.join(workdir, "simulator")
-        os.makedirs(state_dir)
-        os.makedirs(os.path.join(workdir, "collections", "ansible_collections", "m365ops"))
-        os.symlink(ROOT, os.path.join(workdir, "collections", "ansible_collections", "m365ops", "exchange_online"))
+        link_collection(os.path.join(workdir, "collections"))
         started = time.perf_counter()
-        proc, endpoints = start_simulator(state_dir, args.hosts)
+        proc, endpoints = start_simulator(state_dir, 10, workstations=args.hosts, timeout=180)
         sim_start = time.perf_counter() - started
         try:
             inventory = os.path.join(state_dir, "inventory.yml")
             subprocess.run([sys.executable, "-m", "tests.simulator", "--state-dir", state_dir, "--render-inventory",
                             inventory], cwd=ROOT, check=True)
-            control = endpoints["control_uri"]
 
-            base = run_playbook(workdir, "debug.yml", DEBUG_PLAY, inventory, args.forks)
-            c_read = totals(counters(control))
-            read = run_playbook(workdir, "read.yml", READ_PLAY, inventory, args.forks)
-            c0 = totals(counters(control))
-            role = run_playbook(workdir, "role.yml", ROLE_PLAY, inventory, args.forks)
-            c1 = totals(counters(control))
-            again = run_playbook(workdir, "role.yml", ROLE_PLAY, inventory, args.forks)
-            c2 = totals(counters(control))
+            base = play(workdir, "debug.yml", DEBUG_PLAY, inventory, args.forks)
+            c_read = totals(wsman_counters(endpoints))
+            read = play(workdir, "read.yml", READ_PLAY, inventory, args.forks)
+            c0 = totals(wsman_counters(endpoints))
+            role = play(workdir, "role.yml", ROLE_PLAY, inventory, args.forks)
+            c1 = totals(wsman_counters(endpoints))
+            again = play(workdir, "role.yml", ROLE_PLAY, inventory, args.forks)
+            c2 = totals(wsman_counters(endpoints))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
     print("bench_winrm_fleet: %d simulated workstations, %d forks (simulator up in %.1f s)"
           % (args.hosts, args.forks, sim_start))
