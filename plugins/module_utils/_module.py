@@ -17,6 +17,14 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+try:
+    import jmespath
+    HAS_JMESPATH = True
+    JMESPATH_IMPORT_ERROR = None
+except ImportError:  # the import sanity test runs without jmespath
+    HAS_JMESPATH = False
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._errors import ExoError
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._http import (
     HAS_REQUESTS,
@@ -203,6 +211,18 @@ class ExoModule(AnsibleModule):
 
         auth = BearerAuth(self.tokens, self.endpoints.graph_resource)
         return GraphClient(self.http, auth, self.endpoints.graph_uri)
+
+    def compile_query(self, option="query"):
+        """The compiled JMESPath expression of the option, checked before any request, or None."""
+        query = self.params.get(option)
+        if query is None:
+            return None
+        if not HAS_JMESPATH:
+            self.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+        try:
+            return jmespath.compile(query)
+        except jmespath.exceptions.JMESPathError as exc:
+            self.fail_json(msg="%s is not a valid JMESPath expression: %s" % (option, str(exc).replace("\n", " ")))
 
     def redact(self, text):
         secrets = list(self.secrets)

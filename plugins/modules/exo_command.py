@@ -139,9 +139,6 @@ server_warnings:
 """
 
 import re
-import traceback
-
-from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._errors import ExoConfigError
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._exo import (
@@ -151,32 +148,12 @@ from ansible_collections.m365ops.exchange_online.plugins.module_utils._exo impor
 )
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 
-try:
-    import jmespath
-    HAS_JMESPATH = True
-    JMESPATH_IMPORT_ERROR = None
-except ImportError:
-    HAS_JMESPATH = False
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
-
 CMDLET_RE = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
 READ_VERBS = ("get", "test")
 
 
 def is_read_only(cmdlet):
     return cmdlet.split("-", 1)[0].lower() in READ_VERBS
-
-
-def compile_query(module):
-    query = module.params.get("query")
-    if query is None:
-        return None
-    if not HAS_JMESPATH:
-        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
-    try:
-        return jmespath.compile(query)
-    except jmespath.exceptions.JMESPathError as exc:
-        module.fail_json(msg="query is not a valid JMESPath expression: %s" % str(exc).replace("\n", " "))
 
 
 def main():
@@ -192,7 +169,7 @@ def main():
     )
     params = module.params
     cmdlet = params["cmdlet"].strip()
-    expression = compile_query(module)
+    expression = module.compile_query()
     try:
         if not CMDLET_RE.match(cmdlet):
             raise ExoConfigError("cmdlet must be one cmdlet name in Verb-Noun form (for example Set-Mailbox), got '%s'; "

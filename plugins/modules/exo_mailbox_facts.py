@@ -168,10 +168,6 @@ truncated:
   sample: false
 """
 
-import traceback
-
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._errors import ExoConfigError
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._exo import (
     ALL_PROPERTY_SET,
@@ -182,28 +178,7 @@ from ansible_collections.m365ops.exchange_online.plugins.module_utils._exo impor
 )
 from ansible_collections.m365ops.exchange_online.plugins.module_utils._module import ExoModule
 
-try:
-    import jmespath
-    HAS_JMESPATH = True
-    JMESPATH_IMPORT_ERROR = None
-except ImportError:
-    HAS_JMESPATH = False
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
-
 SET_CHOICES = [ALL_PROPERTY_SET] + sorted(PROPERTY_SETS)
-
-
-def compile_query(module):
-    """The compiled JMESPath expression of O(query), checked before any request, or None."""
-    query = module.params.get("query")
-    if query is None:
-        return None
-    if not HAS_JMESPATH:
-        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
-    try:
-        return jmespath.compile(query)
-    except jmespath.exceptions.JMESPathError as exc:
-        module.fail_json(msg="query is not a valid JMESPath expression: %s" % str(exc).replace("\n", " "))
 
 
 def selection(property_sets, properties):
@@ -247,7 +222,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    expression = compile_query(module)
+    expression = module.compile_query()
     try:
         result_size = normalize_result_size(params["result_size"])
         for prop in params["properties"]:
