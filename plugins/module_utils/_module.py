@@ -12,10 +12,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 try:
     import jmespath
@@ -54,30 +56,45 @@ _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 SECRET_OPTIONS = ("client_secret", "certificate", "certificate_password", "password", "access_token")
 
+
+def env_fallback_if_set(*names, **kwargs):
+    """env_fallback that skips variables set to an empty string.
+
+    AWX injects every variable of a credential type, empty for a blank field; an empty
+    EXO_ENVIRONMENT must mean "not set", not an invalid choice. EXO_TOKEN_CACHE_PATH keeps the
+    plain env_fallback: there an empty value means "no cache".
+    """
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise AnsibleFallbackNotFound
+
+
 AUTH_ARGUMENT_SPEC = dict(
-    organization=dict(type="str", fallback=(env_fallback, ["EXO_ORGANIZATION"])),
+    organization=dict(type="str", fallback=(env_fallback_if_set, ["EXO_ORGANIZATION"])),
     auth_method=dict(type="str", default="auto", choices=list(AUTH_METHODS),
-                     fallback=(env_fallback, ["EXO_AUTH_METHOD"])),
-    app_id=dict(type="str", fallback=(env_fallback, ["EXO_APP_ID"])),
-    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["EXO_CLIENT_SECRET"])),
-    certificate_path=dict(type="path", fallback=(env_fallback, ["EXO_CERTIFICATE_PATH"])),
-    certificate=dict(type="str", no_log=True, fallback=(env_fallback, ["EXO_CERTIFICATE"])),
-    certificate_password=dict(type="str", no_log=True, fallback=(env_fallback, ["EXO_CERTIFICATE_PASSWORD"])),
-    user_principal_name=dict(type="str", fallback=(env_fallback, ["EXO_USER_PRINCIPAL_NAME"])),
-    password=dict(type="str", no_log=True, fallback=(env_fallback, ["EXO_PASSWORD"])),
-    access_token=dict(type="str", no_log=True, fallback=(env_fallback, ["EXO_ACCESS_TOKEN"])),
-    managed_identity_client_id=dict(type="str", fallback=(env_fallback, ["EXO_MANAGED_IDENTITY_CLIENT_ID"])),
+                     fallback=(env_fallback_if_set, ["EXO_AUTH_METHOD"])),
+    app_id=dict(type="str", fallback=(env_fallback_if_set, ["EXO_APP_ID"])),
+    client_secret=dict(type="str", no_log=True, fallback=(env_fallback_if_set, ["EXO_CLIENT_SECRET"])),
+    certificate_path=dict(type="path", fallback=(env_fallback_if_set, ["EXO_CERTIFICATE_PATH"])),
+    certificate=dict(type="str", no_log=True, fallback=(env_fallback_if_set, ["EXO_CERTIFICATE"])),
+    certificate_password=dict(type="str", no_log=True, fallback=(env_fallback_if_set, ["EXO_CERTIFICATE_PASSWORD"])),
+    user_principal_name=dict(type="str", fallback=(env_fallback_if_set, ["EXO_USER_PRINCIPAL_NAME"])),
+    password=dict(type="str", no_log=True, fallback=(env_fallback_if_set, ["EXO_PASSWORD"])),
+    access_token=dict(type="str", no_log=True, fallback=(env_fallback_if_set, ["EXO_ACCESS_TOKEN"])),
+    managed_identity_client_id=dict(type="str", fallback=(env_fallback_if_set, ["EXO_MANAGED_IDENTITY_CLIENT_ID"])),
     exchange_environment_name=dict(type="str", default=DEFAULT_ENVIRONMENT, choices=sorted(ENVIRONMENTS),
-                                   fallback=(env_fallback, ["EXO_ENVIRONMENT"])),
-    connection_uri=dict(type="str", fallback=(env_fallback, ["EXO_CONNECTION_URI"])),
-    azure_ad_authorization_endpoint_uri=dict(type="str", fallback=(env_fallback, ["EXO_AUTHORITY_URI"])),
-    graph_uri=dict(type="str", fallback=(env_fallback, ["EXO_GRAPH_URI"])),
-    delegated_organization=dict(type="str", fallback=(env_fallback, ["EXO_DELEGATED_ORGANIZATION"])),
-    proxy=dict(type="str", fallback=(env_fallback, ["HTTPS_PROXY"])),
-    validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["EXO_VALIDATE_CERTS"])),
-    ca_path=dict(type="path", fallback=(env_fallback, ["EXO_CA_PATH"])),
+                                   fallback=(env_fallback_if_set, ["EXO_ENVIRONMENT"])),
+    connection_uri=dict(type="str", fallback=(env_fallback_if_set, ["EXO_CONNECTION_URI"])),
+    azure_ad_authorization_endpoint_uri=dict(type="str", fallback=(env_fallback_if_set, ["EXO_AUTHORITY_URI"])),
+    graph_uri=dict(type="str", fallback=(env_fallback_if_set, ["EXO_GRAPH_URI"])),
+    delegated_organization=dict(type="str", fallback=(env_fallback_if_set, ["EXO_DELEGATED_ORGANIZATION"])),
+    proxy=dict(type="str", fallback=(env_fallback_if_set, ["HTTPS_PROXY"])),
+    validate_certs=dict(type="bool", default=True, fallback=(env_fallback_if_set, ["EXO_VALIDATE_CERTS"])),
+    ca_path=dict(type="path", fallback=(env_fallback_if_set, ["EXO_CA_PATH"])),
     token_cache_path=dict(type="path", no_log=False, fallback=(env_fallback, ["EXO_TOKEN_CACHE_PATH"])),
-    timeout=dict(type="int", default=300, fallback=(env_fallback, ["EXO_TIMEOUT"])),
+    timeout=dict(type="int", default=300, fallback=(env_fallback_if_set, ["EXO_TIMEOUT"])),
 )
 
 # Only pairs that can never make sense together; auth_method=auto reports every other

@@ -75,6 +75,21 @@ def test_environment_fallback(make, monkeypatch):
     assert module.params["exchange_environment_name"] == "O365Default"
 
 
+def test_empty_environment_variables_count_as_unset(make, monkeypatch):
+    # AWX injects blank credential fields as empty variables; they must not be invalid choices.
+    for name in ("EXO_ENVIRONMENT", "EXO_AUTH_METHOD", "EXO_VALIDATE_CERTS", "EXO_TIMEOUT", "EXO_CLIENT_SECRET"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("EXO_TOKEN_CACHE_PATH", "")
+    module = make()
+    assert module.params["exchange_environment_name"] == "O365Default"
+    assert module.params["auth_method"] == "auto"
+    assert module.params["validate_certs"] is True
+    assert module.params["timeout"] == 300
+    assert module.params["client_secret"] is None
+    # Here an empty value keeps its meaning: no token cache.
+    assert module.params["token_cache_path"] == ""
+
+
 def test_certificate_options_are_mutually_exclusive(make):
     with pytest.raises(Fail) as caught:
         make(certificate_path="/a.pem", certificate="-----BEGIN")
