@@ -10,8 +10,8 @@ class ModuleDocFragment:
 
     Use ``m365ops.exchange_online.attributes`` for the common case (full check and diff mode,
     runs where the task runs) and add ``m365ops.exchange_online.attributes.action_group`` for
-    every module in the ``exo`` action group. A module whose support differs declares its own
-    ``attributes`` block instead of the shared DOCUMENTATION one.
+    every module in the ``exo`` action group. Read-only modules use ``attributes.read_only`` instead;
+    a module whose support differs declares its own ``attributes`` block.
     """
 
     DOCUMENTATION = r"""
@@ -23,6 +23,26 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details:
+      - Runs where the task runs (usually C(localhost) or an execution environment) and talks HTTPS to the service.
+"""
+
+    # For modules that only read: they run normally in check mode and have nothing to diff.
+    READ_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The module only reads, so it runs normally in check mode.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
   platform:
     description: Target OS/families that can be operated against.
     support: full

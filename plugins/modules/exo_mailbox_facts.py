@@ -25,20 +25,8 @@ author:
   - m365ops.exchange_online contributors (@m365ops)
 extends_documentation_fragment:
   - m365ops.exchange_online.auth
+  - m365ops.exchange_online.attributes.read_only
   - m365ops.exchange_online.attributes.action_group
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The module only reads, so it runs normally in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   identity:
     description:
