@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ BIN = Path(sys.executable).parent
 FQCN = "m365ops.exchange_online"
 sys.path.insert(0, str(HERE))
 from error_messages import messages, undocumented  # noqa: E402  (tests/docs/error_messages.py)
+from collection_tree import copy_tree  # noqa: E402  (tests/docs/collection_tree.py)
 
 PROBLEMS = []
 
@@ -55,16 +55,6 @@ def tool_env(collection):
     env["ANSIBLE_COLLECTIONS_PATH"] = str(collection.parents[2])
     env["ANSIBLE_NOCOLOR"] = "1"
     return env
-
-
-def copy_tree(dest):
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, stdout=subprocess.PIPE).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name.decode())
 
 
 def check_antsibull(collection):

@@ -34,6 +34,7 @@ REQUIRED = ("msal", "pywinrm", "jmespath")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docs"))
 from rst_blocks import code_blocks  # noqa: E402  (tests/docs/rst_blocks.py)
+from collection_tree import copy_tree  # noqa: E402  (tests/docs/collection_tree.py)
 
 
 def fail(msg):
@@ -58,16 +59,6 @@ def package_names(text):
         if line:
             names.add(re.split(r"[\s\[<>=!~;]", line, maxsplit=1)[0].lower())
     return names
-
-
-def copy_tree(dest):
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, stdout=subprocess.PIPE).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name.decode())
 
 
 def main():
